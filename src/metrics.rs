@@ -1,0 +1,1 @@
+//! Prometheus metrics: one owned registry, grouped in one struct.

@@ -1,0 +1,1 @@
+//! Image state: pure change tracking and its durable SQLite store.
