@@ -1,0 +1,292 @@
+//! Poll cycles and the loop that runs them. `Watcher::poll_once` is the one-step entry point
+//! tests drive; `Watcher::run` ticks it on the schedule and never lets two cycles overlap.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::apply::{self, Applied};
+use super::ratelimit::{RateLimiter, throttle_pause};
+use super::schedule::Ticks;
+use crate::cloud::{ApiErrorKind, ModelArtsClient};
+use crate::config::settings::{CloudSettings, Schedule, Settings, WatchedImage};
+use crate::metrics::Metrics;
+use crate::sdnotify::Heartbeat;
+use crate::state::{ImageState, Store};
+
+/// Fleets at least this large have their requests spread over the interval.
+const SPREAD_MIN_IMAGES: usize = 100;
+/// Fraction of the interval the requests of one cycle are spread over.
+const SPREAD_FRACTION: f64 = 0.8;
+
+/// Per-cloud runtime: the client and the limiter all of this cloud's requests share.
+pub struct CloudRuntime {
+    pub settings: CloudSettings,
+    pub client: Arc<ModelArtsClient>,
+    pub limiter: Arc<RateLimiter>,
+    /// Consecutive 429 answers, for the back-off step when no Retry-After comes.
+    consecutive_429: AtomicU32,
+}
+
+/// What a reload swaps as a whole: the settings and the clients built from them.
+pub struct Runtime {
+    pub settings: Arc<Settings>,
+    pub clouds: HashMap<String, Arc<CloudRuntime>>,
+}
+
+impl Runtime {
+    /// Builds clients and limiters for every cloud.
+    pub fn build(settings: Arc<Settings>, metrics: &Metrics) -> anyhow::Result<Self> {
+        let mut clouds = HashMap::new();
+        for c in &settings.clouds {
+            let observer: Arc<dyn crate::cloud::client::RequestObserver> = Arc::new(metrics.clone());
+            let client = ModelArtsClient::new(c, Some(observer))
+                .map_err(|e| anyhow::anyhow!("cloud {:?}: {e:#}", c.name))?;
+            clouds.insert(
+                c.name.clone(),
+                Arc::new(CloudRuntime {
+                    settings: c.clone(),
+                    client: Arc::new(client),
+                    limiter: Arc::new(RateLimiter::new(c.max_requests_per_second, 1)),
+                    consecutive_429: AtomicU32::new(0),
+                }),
+            );
+        }
+        Ok(Self { settings, clouds })
+    }
+}
+
+/// Counts of one cycle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub polled: usize,
+    pub ok: usize,
+    pub not_found: usize,
+    pub failed: usize,
+    pub events: usize,
+    pub notifications: usize,
+}
+
+/// The watcher: shared by the poll loop, the HTTP side and the reload path.
+#[derive(Clone)]
+pub struct Watcher {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// Swapped whole on reload; readers clone the `Arc` and drop the lock at once.
+    pub runtime: RwLock<Arc<Runtime>>,
+    /// Last known state per image id (mirrors the `images` table).
+    pub states: Mutex<HashMap<String, ImageState>>,
+    /// The state database; every observation's effects are one transaction in it.
+    pub store: Mutex<Store>,
+    pub metrics: Metrics,
+    pub alerts: apply::AlertBook,
+    /// Woken after a commit that queued notifications.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Unix seconds when the watcher started (for staleness before any success).
+    pub started_at: i64,
+}
+
+impl Watcher {
+    /// Creates a watcher from resolved settings and an opened store; loads saved state.
+    pub fn new(settings: Settings, store: Store, metrics: Metrics, now: i64) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let runtime = Runtime::build(settings.clone(), &metrics)?;
+        let states = store.load_images()?;
+        let alerts = apply::AlertBook::load(&store)?;
+        let w = Self {
+            inner: Arc::new(Inner {
+                runtime: RwLock::new(Arc::new(runtime)),
+                states: Mutex::new(states),
+                store: Mutex::new(store),
+                metrics,
+                alerts,
+                outbox_wake: Arc::new(tokio::sync::Notify::new()),
+                started_at: now,
+            }),
+        };
+        w.refresh_metrics();
+        Ok(w)
+    }
+
+    /// The current runtime (settings + clients).
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.inner.runtime.read().expect("runtime lock").clone()
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.runtime().settings.clone()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Alert state of every image and cloud.
+    pub fn alert_book(&self) -> &apply::AlertBook {
+        &self.inner.alerts
+    }
+
+    /// Notified when notifications were queued.
+    pub fn outbox_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.outbox_wake.clone()
+    }
+
+    /// A snapshot of every watched image's state, in config order.
+    pub fn snapshot(&self) -> Vec<(WatchedImage, Option<ImageState>)> {
+        let settings = self.settings();
+        let states = self.inner.states.lock().expect("states lock");
+        settings
+            .images
+            .iter()
+            .map(|img| (img.clone(), states.get(img.id.as_str()).cloned()))
+            .collect()
+    }
+
+    /// Runs with the store locked (for the HTTP API and the outbox).
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut g = self.inner.store.lock().expect("store lock");
+        f(&mut g)
+    }
+
+    /// Polls every configured image once. Returns when every answer has been applied.
+    pub async fn poll_once(&self) -> CycleReport {
+        let started = Instant::now();
+        let runtime = self.runtime();
+        let settings = runtime.settings.clone();
+        let n = settings.images.len();
+        let spread = match settings.poll.schedule {
+            Schedule::Interval(iv) if n >= SPREAD_MIN_IMAGES => Some(iv.mul_f64(SPREAD_FRACTION)),
+            _ => None,
+        };
+        let results = futures::stream::iter(settings.images.iter().enumerate())
+            .map(|(i, img)| {
+                let runtime = runtime.clone();
+                async move {
+                    if let Some(spread) = spread {
+                        #[allow(clippy::cast_precision_loss)] // fleet sizes are far below 2^52
+                        let offset = spread.mul_f64(i as f64 / n as f64);
+                        tokio::time::sleep_until(started + offset).await;
+                    }
+                    self.poll_image(&runtime, img).await
+                }
+            })
+            .buffer_unordered(settings.poll.concurrency.max(1))
+            .collect::<Vec<Applied>>()
+            .await;
+        let mut report = CycleReport { polled: results.len(), ..CycleReport::default() };
+        for r in &results {
+            match r.outcome {
+                apply::Outcome::Ok => report.ok += 1,
+                apply::Outcome::NotFound => report.not_found += 1,
+                apply::Outcome::Failed => report.failed += 1,
+            }
+            report.events += r.events;
+            report.notifications += r.notifications;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        for cloud in runtime.clouds.keys() {
+            self.inner.metrics.poll_duration(cloud, secs);
+        }
+        let now = apply::unix_now();
+        report.notifications += self.inner.alerts.evaluate_clouds(self, &runtime, now);
+        if report.notifications > 0 {
+            self.inner.outbox_wake.notify_one();
+        }
+        tracing::debug!(?report, seconds = secs, "poll cycle done");
+        report
+    }
+
+    async fn poll_image(&self, runtime: &Runtime, img: &WatchedImage) -> Applied {
+        let Some(cloud) = runtime.clouds.get(&img.cloud) else {
+            return Applied::failed();
+        };
+        cloud.limiter.acquire().await;
+        let result = cloud.client.show_image(&img.id).await;
+        if let Err(e) = &result {
+            if let ApiErrorKind::Throttled { retry_after } = e.kind {
+                let n = cloud.consecutive_429.fetch_add(1, Ordering::Relaxed);
+                let pause = throttle_pause(retry_after, n, rand::random::<f64>());
+                cloud.limiter.pause(pause, Instant::now());
+                tracing::warn!(cloud = %img.cloud, pause = ?pause, "throttled: slowing the whole cloud down");
+            }
+        } else {
+            cloud.consecutive_429.store(0, Ordering::Relaxed);
+        }
+        apply::apply(self, &runtime.settings, &cloud.settings, img, &result, apply::unix_now())
+    }
+
+    /// Re-publishes every image's metrics from state and drops images no longer configured.
+    pub fn refresh_metrics(&self) {
+        let settings = self.settings();
+        let states = self.inner.states.lock().expect("states lock");
+        let label_names: std::collections::BTreeSet<String> =
+            settings.images.iter().flat_map(|i| i.labels.keys().cloned()).collect();
+        self.inner
+            .metrics
+            .set_config_label_names(&label_names.into_iter().collect::<Vec<_>>());
+        let keep: std::collections::HashSet<String> =
+            settings.images.iter().map(|i| i.id.to_string()).collect();
+        self.inner.metrics.retain_images(&keep);
+        for img in &settings.images {
+            apply::publish_image(&self.inner.metrics, img, states.get(img.id.as_str()));
+        }
+    }
+
+    /// Swaps in new settings (reload). State of images still configured is kept.
+    pub fn reload(&self, settings: Settings) -> anyhow::Result<()> {
+        let runtime = Runtime::build(Arc::new(settings), &self.inner.metrics)?;
+        *self.inner.runtime.write().expect("runtime lock") = Arc::new(runtime);
+        let keep: std::collections::HashSet<String> =
+            self.settings().images.iter().map(|i| i.id.to_string()).collect();
+        self.inner.states.lock().expect("states lock").retain(|id, _| keep.contains(id));
+        self.refresh_metrics();
+        Ok(())
+    }
+
+    /// Ticks cycles on the schedule until `shutdown`. A tick that comes while a cycle still
+    /// runs is skipped and counted. The heartbeat beats every second while this loop lives.
+    pub async fn run(self, shutdown: CancellationToken, heartbeat: Heartbeat) -> anyhow::Result<()> {
+        let schedule = self.settings().poll.schedule.clone();
+        let mut ticks = Ticks::start(&schedule, shutdown.clone()).await?;
+        let mut beat = tokio::time::interval(Duration::from_secs(1));
+        let mut cycle: Option<tokio::task::JoinHandle<CycleReport>> = None;
+        heartbeat.beat();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = beat.tick() => heartbeat.beat(),
+                tick = ticks.rx.recv() => {
+                    if tick.is_none() { break; }
+                    heartbeat.beat();
+                    if cycle.as_ref().is_some_and(|h| !h.is_finished()) {
+                        for cloud in self.runtime().clouds.keys() {
+                            self.inner.metrics.cycle_skipped(cloud);
+                        }
+                        tracing::warn!("poll cycle still running at the next tick: tick skipped");
+                        continue;
+                    }
+                    if let Some(h) = cycle.take() {
+                        if let Err(e) = h.await {
+                            anyhow::bail!("poll cycle task failed: {e}");
+                        }
+                    }
+                    let w = self.clone();
+                    cycle = Some(tokio::spawn(async move { w.poll_once().await }));
+                }
+            }
+        }
+        ticks.stop().await;
+        if let Some(h) = cycle {
+            h.abort();
+        }
+        Ok(())
+    }
+}
