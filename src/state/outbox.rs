@@ -174,3 +174,7 @@ impl Store {
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;
