@@ -84,7 +84,7 @@ pub fn render(images: &[ImageView], events: &[ChangeEvent], version: &str) -> St
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
             ts(Some(e.at)),
-            escape(e.name.as_deref().unwrap_or(&e.image_id)),
+            escape(e.image_name.as_deref().unwrap_or(&e.image_id)),
             escape(e.field.as_str()),
             escape(e.old.as_deref().unwrap_or("-")),
             escape(e.new.as_deref().unwrap_or("-")),

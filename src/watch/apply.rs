@@ -303,7 +303,7 @@ fn log_events(events: &[ChangeEvent]) {
     for ev in events {
         tracing::info!(
             image = %ev.image_id,
-            name = ev.name.as_deref().unwrap_or(""),
+            name = ev.image_name.as_deref().unwrap_or(""),
             field = ev.field.as_str(),
             old = ev.old.as_deref().unwrap_or(""),
             new = ev.new.as_deref().unwrap_or(""),
