@@ -203,7 +203,11 @@ impl Transport {
     /// a redirect comes back as an [`Answer`]; transport failures, redirects and oversized
     /// bodies come back as errors.
     pub async fn send(&self, req: reqwest::Request, service: &str) -> Result<Answer, ApiError> {
-        let host = req.url().host_str().unwrap_or("?").to_string();
+        let host = match (req.url().host_str(), req.url().port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => "?".to_string(),
+        };
         let started = Instant::now();
         let mut resp = match self.client.execute(req).await {
             Ok(r) => r,
