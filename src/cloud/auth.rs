@@ -297,9 +297,10 @@ mod tests {
         let expires = t0 + Duration::from_secs(24 * 3600);
         // Fresh 24 h token: keep.
         assert!(!needs_refresh(expires, fetched, t0 + MIN));
-        // 41 min left: keep; exactly 40 min left: refresh; 39 min left: refresh.
-        assert!(!needs_refresh(expires, fetched, expires - 41 * MIN));
-        assert!(needs_refresh(expires, fetched, expires - 40 * MIN));
+        // 40 min left: keep; a second less: refresh; 39 min left: refresh.
+        assert!(!needs_refresh(expires, fetched, expires - 40 * MIN));
+        let just_inside = expires - 40 * MIN + Duration::from_secs(1);
+        assert!(needs_refresh(expires, fetched, just_inside));
         assert!(needs_refresh(expires, fetched, expires - 39 * MIN));
         // Expired: refresh, however recently it was fetched.
         assert!(needs_refresh(expires, expires, expires));
