@@ -395,3 +395,16 @@ fn debug_never_shows_secrets() {
 
 #[path = "client/password.rs"]
 mod password;
+
+#[test]
+fn unreadable_or_empty_ca_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("ca.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    for ca in [junk, dir.path().join("missing.pem")] {
+        let mut s = settings("https://example.com", aksk(), Some(PROJECT));
+        s.ca_file = Some(ca.clone());
+        let e = ModelArtsClient::new(&s, None).unwrap_err();
+        assert!(format!("{e:#}").contains("ca_file"), "{e:#}");
+    }
+}
