@@ -4,10 +4,12 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod model;
 pub mod sign;
 
+pub use client::{ListFilter, ModelArtsClient, RequestObserver, ensure_crypto_provider};
 pub use error::{ApiError, ApiErrorKind};
 pub use ids::{ImageId, ProjectId, Region};
 pub use model::{Image, ImageList, ImageStatus};
