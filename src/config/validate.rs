@@ -443,8 +443,8 @@ fn rate_warning(r: &mut Report<'_>, c: &Config) {
         return;
     }
     let interval = c.poll.interval.unwrap_or(DEFAULT_INTERVAL);
-    if interval.is_zero() {
-        return;
+    if interval < MIN_INTERVAL {
+        return; // already an error
     }
     for cloud in &c.clouds {
         let name = cloud_name(cloud);
