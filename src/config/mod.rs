@@ -14,6 +14,7 @@ pub mod settings;
 pub mod urls;
 pub mod validate;
 mod validate_channels;
+mod validate_clouds;
 mod validate_watch;
 
 use std::collections::BTreeMap;

@@ -2,7 +2,8 @@
 //! Pure; part of `validate`. Messages never echo URLs or secrets.
 
 use super::urls::{check_url, is_loopback_host};
-use super::validate::{Report, one_secret};
+use super::validate::Report;
+use super::validate_clouds::one_secret;
 use super::{ChannelConfig, ChannelType, Config, SmtpTls, WebhookFormat};
 
 /// Splits `host:port` (IPv6 in brackets).
