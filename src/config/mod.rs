@@ -5,9 +5,17 @@
 //! reports every problem at once; `resolve` turns a valid file into the runtime settings the
 //! rest of the crate uses. Nothing here does network I/O.
 
+pub mod check;
+pub mod load;
+pub mod locate;
+pub mod resolve;
 pub mod secret;
 pub mod settings;
+pub mod urls;
 pub mod validate;
+mod validate_channels;
+mod validate_clouds;
+mod validate_watch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,8 +23,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use check::{EX_CONFIG, check_config};
+pub use load::{ConfigError, Loaded, load};
+pub use resolve::{SecretMode, resolve};
 pub use secret::Secret;
 pub use settings::Settings;
+pub use validate::{Problem, Severity, validate};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Default)]
