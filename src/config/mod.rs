@@ -30,6 +30,27 @@ pub use secret::Secret;
 pub use settings::Settings;
 pub use validate::{Problem, Severity, validate};
 
+/// Loads, validates and resolves a config for the daemon and `once`: warnings are logged,
+/// and on any error the message lists every problem with its location.
+///
+/// # Errors
+/// A printable report of every problem (never a secret value).
+pub fn load_settings(path: &std::path::Path) -> Result<Settings, String> {
+    let loaded = load(path).map_err(|e| e.to_string())?;
+    for p in validate(&loaded).iter().filter(|p| !p.is_error()) {
+        tracing::warn!("{p}");
+    }
+    resolve(&loaded, SecretMode::Resolve).map_err(|problems| {
+        let errors: Vec<String> = problems.iter().filter(|p| p.is_error()).map(ToString::to_string).collect();
+        format!(
+            "{}\n{}: configuration invalid ({} errors); see config/example.toml for every key",
+            errors.join("\n"),
+            path.display(),
+            errors.len()
+        )
+    })
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
