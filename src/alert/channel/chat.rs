@@ -2,6 +2,8 @@
 //! DingTalk, WeCom. Pure renderers: no I/O, no clock (Feishu's signature is passed in).
 //! Everything from the cloud is escaped for the target's markup.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use super::text;
@@ -51,14 +53,14 @@ fn markdown(batch: &[Notification]) -> String {
     let mut out = format!("### {}\n", md_escape(&text::headline(batch)));
     for n in batch.iter().take(MAX_DETAILED) {
         if batch.len() > 1 {
-            out.push_str(&format!("\n**{}**\n", md_escape(&n.summary)));
+            let _ = write!(out, "\n**{}**\n", md_escape(&n.summary));
         }
         for (label, value) in chat_fields(n) {
-            out.push_str(&format!("> {label}: {}\n", md_escape(&value)));
+            let _ = writeln!(out, "> {label}: {}", md_escape(&value));
         }
     }
     if let Some(more) = more_line(batch) {
-        out.push_str(&format!("\n{more}\n"));
+        let _ = write!(out, "\n{more}\n");
     }
     out
 }
@@ -73,10 +75,10 @@ pub fn slack(batch: &[Notification]) -> Value {
     for n in batch.iter().take(MAX_DETAILED) {
         let mut body = String::new();
         if batch.len() > 1 {
-            body.push_str(&format!("*{}*\n", slack_escape(&n.summary)));
+            let _ = writeln!(body, "*{}*", slack_escape(&n.summary));
         }
         for (label, value) in chat_fields(n) {
-            body.push_str(&format!("*{label}:* {}\n", slack_escape(&value)));
+            let _ = writeln!(body, "*{label}:* {}", slack_escape(&value));
         }
         blocks.push(json!({
             "type": "section",
@@ -133,7 +135,7 @@ pub fn feishu(batch: &[Notification], signed: Option<(i64, &str)>) -> Value {
     if batch.len() > MAX_DETAILED {
         msg = format!("{}\n{}", text::headline(batch), msg);
         if let Some(more) = more_line(batch) {
-            msg.push_str(&format!("\n{more}\n"));
+            let _ = write!(msg, "\n{more}\n");
         }
     }
     let mut body = json!({"msg_type": "text", "content": {"text": text::truncate(&msg, 20_000)}});

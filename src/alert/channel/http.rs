@@ -19,6 +19,40 @@ pub fn redact_url(url: &Url) -> String {
     format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or("?"))
 }
 
+/// Removes from `message` anything of `url` beyond scheme and host (the whole URL, its path,
+/// query values, user info), in case a receiver or a library echoes it back.
+pub(super) fn scrub(message: &str, url: &Url) -> String {
+    let mut secrets: Vec<String> = vec![url.as_str().to_string()];
+    if url.path().len() > 1 {
+        secrets.push(url.path().to_string());
+        secrets.extend(
+            url.path_segments()
+                .into_iter()
+                .flatten()
+                .filter(|s| s.len() >= 4)
+                .map(str::to_string),
+        );
+    }
+    secrets.extend(
+        url.query_pairs()
+            .map(|(_, v)| v.into_owned())
+            .filter(|v| v.len() >= 4),
+    );
+    secrets.extend(url.password().map(str::to_string));
+    if !url.username().is_empty() {
+        secrets.push(url.username().to_string());
+    }
+    // Longest first, so a path is removed whole before its segments.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = message.to_string();
+    for secret in secrets {
+        if !secret.is_empty() {
+            out = out.replace(&secret, "…");
+        }
+    }
+    out
+}
+
 /// Parses a channel URL without ever echoing it.
 pub(super) fn parse_url(raw: &str, channel: &str) -> anyhow::Result<Url> {
     let url = Url::parse(raw).map_err(|e| {
@@ -89,6 +123,19 @@ const PERMANENT_CHAT_CODES: &[i64] = &[
 /// success; 408, 429, 5xx and transport errors are transient (honouring `Retry-After`); other
 /// 4xx and 3xx (redirects are not followed) are permanent.
 pub(super) async fn deliver(
+    request: reqwest::RequestBuilder,
+    url: &Url,
+    check: ReplyCheck,
+) -> Result<(), DeliveryError> {
+    deliver_unscrubbed(request, url, check)
+        .await
+        .map_err(|e| DeliveryError {
+            message: scrub(&e.message, url),
+            ..e
+        })
+}
+
+async fn deliver_unscrubbed(
     request: reqwest::RequestBuilder,
     url: &Url,
     check: ReplyCheck,
@@ -211,6 +258,14 @@ mod tests {
         assert_eq!(redact_url(&url), "https://oapi.dingtalk.com/…");
         let err = parse_url("not a url SECRET", "c").unwrap_err().to_string();
         assert!(!err.contains("SECRET"), "{err}");
+        let echoed = scrub(
+            "bad token SECRET at https://user:pw@oapi.dingtalk.com:8443/robot/send?access_token=SECRET",
+            &url,
+        );
+        assert!(
+            !echoed.contains("SECRET") && !echoed.contains("robot/send"),
+            "{echoed}"
+        );
     }
 
     #[test]

@@ -33,18 +33,16 @@ pub fn batch_tag(batch: &[Notification]) -> &'static str {
 /// One line: `[FIRING] ModelArts image pytorch-1.8 is CREATE_FAILED` for one notification,
 /// `[FIRING] 12 ModelArts images need attention` for a batch.
 pub fn headline(batch: &[Notification]) -> String {
-    match batch {
-        [one] => format!("[{}] {}", tag(one.kind), one.summary),
-        _ => {
-            let tag = batch_tag(batch);
-            let what = match tag {
-                "FIRING" => "ModelArts images need attention",
-                "RESOLVED" => "ModelArts image alerts resolved",
-                _ => "ModelArts image notifications",
-            };
-            format!("[{tag}] {} {what}", batch.len())
-        }
+    if let [one] = batch {
+        return format!("[{}] {}", tag(one.kind), one.summary);
     }
+    let tag = batch_tag(batch);
+    let what = match tag {
+        "FIRING" => "ModelArts images need attention",
+        "RESOLVED" => "ModelArts image alerts resolved",
+        _ => "ModelArts image notifications",
+    };
+    format!("[{tag}] {} {what}", batch.len())
 }
 
 /// Unix seconds as RFC 3339 (UTC); the number itself when out of range.
