@@ -390,6 +390,25 @@ for part in m.walk():
         "HTML part escapes: {text}"
     );
     assert!(text.contains("Status message: build <failed>"), "{text}");
+
+    // With auth and STARTTLS required, a server without STARTTLS gets nothing: no fallback.
+    let guarded = Channel::new(&settings(ChannelKind::Email(EmailSettings {
+        host: "127.0.0.1".into(),
+        port,
+        tls: SmtpTls::Starttls,
+        from: "watch@example.com".into(),
+        to: vec!["oncall@example.com".into()],
+        username: Some("u".into()),
+        password: Some(Secret::new("hunter2")),
+    })))
+    .unwrap();
+    let e = guarded.send(&[firing()]).await.unwrap_err();
+    assert!(!e.message.contains("hunter2"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(maildir.join("new")).unwrap().count(),
+        1,
+        "no second mail"
+    );
 }
 
 #[test]
