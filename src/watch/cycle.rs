@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Unix seconds when the watcher started (for staleness before any success).
     pub started_at: i64,
+    /// Bumped on every successful reload, so tasks built from settings can rebuild.
+    pub generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Watcher {
@@ -109,6 +111,7 @@ impl Watcher {
                 alerts,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 started_at: now,
+                generation: tokio::sync::watch::Sender::new(0),
             }),
         };
         w.refresh_metrics();
@@ -248,7 +251,13 @@ impl Watcher {
             self.settings().images.iter().map(|i| i.id.to_string()).collect();
         self.inner.states.lock().expect("states lock").retain(|id, _| keep.contains(id));
         self.refresh_metrics();
+        self.inner.generation.send_modify(|g| *g += 1);
         Ok(())
+    }
+
+    /// A receiver that changes on every successful reload.
+    pub fn subscribe_reload(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.generation.subscribe()
     }
 
     /// Ticks cycles on the schedule until `shutdown`. A tick that comes while a cycle still

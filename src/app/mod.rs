@@ -21,6 +21,10 @@ use crate::state::Store;
 use crate::watch::Watcher;
 use crate::watch::apply::unix_now;
 
+pub mod delivery;
+pub mod observers;
+pub mod test_notify;
+
 /// sysexits `EX_CONFIG`: bad configuration or unusable state file; systemd does not restart.
 pub const EX_CONFIG: u8 = 78;
 
@@ -188,7 +192,7 @@ impl Daemon {
         let w = watcher.clone();
         let sd = shutdown.clone();
         tasks.spawn(async move { ("reload", reload_loop(config_path, w, reload_rx, sd).await) });
-        for (name, fut) in crate::alert::tasks(&watcher, shutdown.clone()) {
+        for (name, fut) in delivery::tasks(&watcher, shutdown.clone()) {
             tasks.spawn(async move { (name, fut.await) });
         }
         if let Some(iv) = sdnotify::watchdog_interval() {
@@ -302,5 +306,5 @@ async fn test_notify(path: &Path, channel: Option<&str>) -> anyhow::Result<ExitC
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    crate::alert::test_notify(&settings, channel).await
+    test_notify::run(&settings, channel).await
 }
