@@ -2,8 +2,7 @@
 //! bodies, error classification, redaction), email against a real SMTP server (aiosmtpd) and
 //! the push against a real Alertmanager.
 
-mod channel_harness;
-use channel_harness as support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
