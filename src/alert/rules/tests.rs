@@ -462,6 +462,12 @@ proptest! {
             if !send_resolved && ev.state.condition.is_none() {
                 firing = None; // cleared silently
             }
+            // The state tracks the condition the facts are in, whatever was sent.
+            let parsed = f.status.as_deref().map(ImageStatus::parse);
+            prop_assert_eq!(
+                ev.state.condition,
+                r.conditions.condition_of(parsed.as_ref(), f.consecutive_not_found)
+            );
             // The state agrees with what was sent.
             prop_assert_eq!(ev.state.condition.map(|c| c.as_str().to_string()), firing.clone());
             state = Some(ev.state);
