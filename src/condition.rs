@@ -86,10 +86,10 @@ impl ConditionRules {
         status: Option<&ImageStatus>,
         consecutive_not_found: u32,
     ) -> Option<Condition> {
-        let c = if consecutive_not_found > 0 {
-            if consecutive_not_found < self.not_found_after.max(1) {
-                return None;
-            }
+        // Below `not_found_after`, a not-found answer is not yet believed: the image keeps the
+        // condition of its last known status (else an ERROR image would falsely "resolve" on
+        // its first 404 and fire again as NOT_FOUND a few polls later).
+        let c = if consecutive_not_found >= self.not_found_after.max(1) {
             Condition::NotFound
         } else {
             match status? {
@@ -144,6 +144,16 @@ mod tests {
         assert_eq!(r.condition_of(None, 2), None);
         assert_eq!(r.condition_of(None, 3), Some(Condition::NotFound));
         assert_eq!(r.condition_of(Some(&ImageStatus::Error), 0), None);
+        let r = ConditionRules {
+            not_found_after: 3,
+            ..ConditionRules::default()
+        };
+        assert_eq!(
+            r.condition_of(Some(&ImageStatus::Error), 2),
+            Some(Condition::Error),
+            "an unconfirmed 404 keeps the last known condition"
+        );
+        assert_eq!(r.condition_of(Some(&ImageStatus::Active), 2), None);
     }
 
     #[test]

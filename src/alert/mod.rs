@@ -1,7 +1,9 @@
 //! Alerts: the notification payload, channels that deliver it (email, webhooks,
-//! Alertmanager), and later the rules and the durable outbox.
+//! Alertmanager), the pure alert rules and the outbox delivery worker.
 
 pub mod channel;
+pub mod deliver;
 pub mod notification;
+pub mod rules;
 
 pub use notification::{Notification, NotificationKind};
