@@ -1,17 +1,13 @@
-//! Per-image metric families, kept as one snapshot per image id and turned into samples at
-//! scrape time; must not hold anything but the latest values (no history, no I/O).
+//! Per-image metric state: one snapshot per image id, written out as text at scrape time
+//! (see `text.rs`); must not hold anything but the latest values (no history, no I/O).
 //!
-//! Why a custom collector rather than `GaugeVec`s: every image family is keyed by id, and when
-//! a name or an info field changes the old series must vanish. Storing one snapshot per id and
-//! building the samples on `collect` makes "two series for one image" impossible by
-//! construction, makes `remove_image` one map removal, and lets the info family's label names
-//! follow the config without re-registering anything.
+//! Why not `GaugeVec`s: every image family is keyed by id, and when a name or an info field
+//! changes the old series must vanish. One snapshot per id makes "two series for one image"
+//! impossible by construction, makes `remove_image` one map removal, and lets the info family's
+//! label names follow the config without re-registering anything.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{PoisonError, RwLock};
-
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::labels::{LabelName, plan_label_names};
 
@@ -40,7 +36,7 @@ pub const INFO_KEYS: [&str; 9] = [
     "workspace_id",
 ];
 
-const UNKNOWN_STATUS: usize = STATUSES.len() - 1;
+pub(super) const UNKNOWN_STATUS: usize = STATUSES.len() - 1;
 
 /// What the poller knows about one image, borrowed for one `Metrics::set_image` call.
 #[derive(Debug, Clone, Copy)]
@@ -72,24 +68,26 @@ pub struct ImageMetrics<'a> {
 
 /// The owned copy of an image's last `set_image`, plus its change counters.
 #[derive(Debug, Default)]
-struct ImageEntry {
-    snapshot: Option<Snapshot>,
+pub(super) struct ImageEntry {
+    pub(super) snapshot: Option<Snapshot>,
     /// `field` → count, for `modelarts_image_changes_total`.
-    changes: BTreeMap<String, u64>,
+    pub(super) changes: BTreeMap<String, u64>,
 }
 
 #[derive(Debug)]
-struct Snapshot {
-    name: String,
-    status: usize,
-    size_bytes: Option<u64>,
-    created: Option<f64>,
-    updated: Option<f64>,
-    up: bool,
-    last_success: Option<f64>,
-    cloud: String,
-    info: [String; INFO_KEYS.len()],
-    labels: BTreeMap<String, String>,
+pub(super) struct Snapshot {
+    pub(super) name: String,
+    /// Index into [`STATUSES`].
+    pub(super) status: usize,
+    pub(super) size_bytes: Option<u64>,
+    pub(super) created: Option<f64>,
+    pub(super) updated: Option<f64>,
+    pub(super) up: bool,
+    pub(super) last_success: Option<f64>,
+    pub(super) cloud: String,
+    /// Values in [`INFO_KEYS`] order.
+    pub(super) info: [String; INFO_KEYS.len()],
+    pub(super) labels: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -120,11 +118,11 @@ impl Snapshot {
 }
 
 #[derive(Debug, Default)]
-struct Store {
-    /// Keyed by image id. A `HashMap`: the registry sorts samples anyway.
-    images: HashMap<String, ImageEntry>,
+pub(super) struct Store {
+    /// Keyed by image id; ordered so every render lists images the same way.
+    pub(super) images: BTreeMap<String, ImageEntry>,
     /// Config label keys and their exported names, in info-label order.
-    label_names: Vec<LabelName>,
+    pub(super) label_names: Vec<LabelName>,
 }
 
 /// Shared between `Metrics` (writers) and the registry (reader at scrape time).
@@ -134,12 +132,12 @@ pub(super) struct ImageStore {
 }
 
 impl ImageStore {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, Store> {
         // A panic elsewhere while holding the lock leaves plain data behind; keep exporting.
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
+    fn write(&self) -> RwLockWriteGuard<'_, Store> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -191,191 +189,5 @@ impl ImageStore {
 
     pub(super) fn image_count(&self) -> usize {
         self.read().images.len()
-    }
-}
-
-/// Names, help texts and label names of the image families, in `descs` order.
-const FAMILIES: [(&str, &str, &[&str]); 8] = [
-    (
-        "modelarts_image_status",
-        "Image status as a state set: 1 for the current status, 0 for the others.",
-        &["id", "name", "status"],
-    ),
-    (
-        "modelarts_image_size_bytes",
-        "Image size in bytes, as reported by ModelArts.",
-        &["id", "name"],
-    ),
-    (
-        "modelarts_image_created_timestamp_seconds",
-        "Image creation time, unix seconds.",
-        &["id", "name"],
-    ),
-    (
-        "modelarts_image_updated_timestamp_seconds",
-        "Image last update time, unix seconds.",
-        &["id", "name"],
-    ),
-    (
-        "modelarts_image_info",
-        "Image metadata and config labels as labels; always 1.",
-        &[
-            "id",
-            "name",
-            "cloud",
-            "arch",
-            "image_type",
-            "service_type",
-            "origin",
-            "visibility",
-            "namespace",
-            "tag",
-            "swr_path",
-            "workspace_id",
-        ],
-    ),
-    (
-        "modelarts_image_up",
-        "1 when the last poll of the image got a valid answer (found or not found), else 0.",
-        &["id"],
-    ),
-    (
-        "modelarts_image_last_success_timestamp_seconds",
-        "Unix seconds of the last poll that got a valid answer for the image.",
-        &["id"],
-    ),
-    (
-        "modelarts_image_changes_total",
-        "Changes seen on an image, by field.",
-        &["id", "field"],
-    ),
-];
-
-/// The registry-facing side of the image store.
-pub(super) struct ImageCollector {
-    store: std::sync::Arc<ImageStore>,
-    /// Registration-time descriptions. The info family's config labels are left out: they
-    /// change on reload, and the registry only uses descs to reject duplicate registrations.
-    descs: Vec<Desc>,
-}
-
-impl ImageCollector {
-    pub(super) fn new(store: std::sync::Arc<ImageStore>) -> Self {
-        let descs = FAMILIES
-            .iter()
-            .map(|(name, help, labels)| {
-                Desc::new(
-                    (*name).to_owned(),
-                    (*help).to_owned(),
-                    labels.iter().map(|l| (*l).to_owned()).collect(),
-                    HashMap::new(),
-                )
-                .expect("static metric description is valid")
-            })
-            .collect();
-        ImageCollector { store, descs }
-    }
-}
-
-fn pair(name: &str, value: &str) -> LabelPair {
-    let mut lp = LabelPair::default();
-    lp.set_name(name.to_owned());
-    lp.set_value(value.to_owned());
-    lp
-}
-
-fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
-    let mut g = Gauge::default();
-    g.set_value(value);
-    let mut m = Metric::from_label(labels);
-    m.set_gauge(g);
-    m
-}
-
-fn family(i: usize, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
-    let mut mf = MetricFamily::default();
-    mf.set_name(FAMILIES[i].0.to_owned());
-    mf.set_help(FAMILIES[i].1.to_owned());
-    mf.set_field_type(kind);
-    mf.set_metric(metrics);
-    mf
-}
-
-#[allow(clippy::cast_precision_loss)] // reason: sizes and counts far below 2^53
-fn collect_store(store: &Store) -> Vec<MetricFamily> {
-    let n = store.images.len();
-    let mut status = Vec::with_capacity(n * STATUSES.len());
-    let (mut size, mut created, mut updated) = (Vec::new(), Vec::new(), Vec::new());
-    let mut info = Vec::with_capacity(n);
-    let (mut up, mut last_success) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut changes = Vec::new();
-    let id_name = |id: &str, name: &str| vec![pair("id", id), pair("name", name)];
-
-    for (id, entry) in &store.images {
-        for (field, count) in &entry.changes {
-            let mut c = Counter::default();
-            c.set_value(*count as f64);
-            let mut m = Metric::from_label(vec![pair("id", id), pair("field", field)]);
-            m.set_counter(c);
-            changes.push(m);
-        }
-        let Some(s) = &entry.snapshot else { continue };
-        for (i, st) in STATUSES.iter().enumerate() {
-            let mut labels = id_name(id, &s.name);
-            labels.push(pair("status", st));
-            status.push(gauge(labels, if i == s.status { 1.0 } else { 0.0 }));
-        }
-        if let Some(v) = s.size_bytes {
-            size.push(gauge(id_name(id, &s.name), v as f64));
-        }
-        if let Some(v) = s.created {
-            created.push(gauge(id_name(id, &s.name), v));
-        }
-        if let Some(v) = s.updated {
-            updated.push(gauge(id_name(id, &s.name), v));
-        }
-        let mut labels = Vec::with_capacity(3 + INFO_KEYS.len() + store.label_names.len());
-        labels.extend([
-            pair("id", id),
-            pair("name", &s.name),
-            pair("cloud", &s.cloud),
-        ]);
-        for (key, value) in INFO_KEYS.iter().zip(&s.info) {
-            labels.push(pair(key, value));
-        }
-        for l in &store.label_names {
-            labels.push(pair(
-                &l.name,
-                s.labels.get(&l.key).map_or("", String::as_str),
-            ));
-        }
-        info.push(gauge(labels, 1.0));
-        up.push(gauge(vec![pair("id", id)], if s.up { 1.0 } else { 0.0 }));
-        if let Some(v) = s.last_success {
-            last_success.push(gauge(vec![pair("id", id)], v));
-        }
-    }
-
-    let g = MetricType::GAUGE;
-    vec![
-        family(0, g, status),
-        family(1, g, size),
-        family(2, g, created),
-        family(3, g, updated),
-        family(4, g, info),
-        family(5, g, up),
-        family(6, g, last_success),
-        family(7, MetricType::COUNTER, changes),
-    ]
-}
-
-impl Collector for ImageCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        // The registry drops empty families, so unknown values simply have no series.
-        collect_store(&self.store.read())
     }
 }

@@ -6,8 +6,10 @@
 //! eight states, `code`/`reason`/`field`/`condition`/`channel` are short fixed vocabularies
 //! chosen by the callers. Secrets never reach this module.
 
+mod families;
 mod images;
 mod labels;
+mod text;
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -16,15 +18,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use prometheus::{
-    CounterVec, Encoder as _, Gauge, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Registry, TextEncoder};
 
 pub use images::{INFO_KEYS, ImageMetrics, STATUSES};
 pub use labels::{FIXED_INFO_LABELS, LabelName, is_valid_label_name, sanitize_label_name};
 
-use images::{ImageCollector, ImageStore};
+use families::{AlertMetrics, DaemonMetrics, PollerMetrics};
+use images::ImageStore;
 
 /// `Content-Type` of [`Metrics::render`] and (before compression) [`Metrics::render_gzip`].
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
@@ -38,12 +38,9 @@ pub const ALERT_CONDITIONS: [&str; 5] = [
     "WATCHER_DEGRADED",
 ];
 
-/// Buckets for API request durations: 10 ms … 30 s (timeouts land in `+Inf`).
-const REQUEST_BUCKETS: [f64; 12] = [
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
-];
-
-/// Every metric of the exporter, behind one owned [`Registry`].
+/// Every metric of the exporter: one owned [`Registry`] (poller, daemon, alert and `process_*`
+/// families) plus the per-image snapshot store, which `render` writes out directly (see
+/// `text.rs` for why: speed and flat memory at 10k images).
 ///
 /// `Clone` is cheap (an `Arc` inside); every clone records into the same registry, so the
 /// poller, the alert outbox and the HTTP side each hold their own clone. All methods take
@@ -55,35 +52,12 @@ pub struct Metrics {
 
 struct Inner {
     registry: Registry,
-    images: Arc<ImageStore>,
+    images: ImageStore,
     poller: PollerMetrics,
     daemon: DaemonMetrics,
     alerts: AlertMetrics,
     /// Size of the last text render, to allocate the next one in one go.
     last_render_len: AtomicUsize,
-}
-
-/// Poll loop families, each labelled by `cloud`.
-struct PollerMetrics {
-    api_requests: CounterVec,
-    api_request_duration: HistogramVec,
-    poll_failures: CounterVec,
-    poll_duration: GaugeVec,
-    cycles_skipped: CounterVec,
-    clock_skew: GaugeVec,
-}
-
-struct DaemonMetrics {
-    reload_successful: Gauge,
-    reload_success_timestamp: Gauge,
-}
-
-struct AlertMetrics {
-    firing: GaugeVec,
-    sent: CounterVec,
-    failed: CounterVec,
-    dropped: CounterVec,
-    queue_length: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -94,160 +68,11 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// Registers a clone of `c` and hands `c` back. Names and help texts are static, so a failure
-/// here is a programming error caught by every test.
-fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
-    r.register(Box::new(c.clone()))
-        .expect("metric registers once with a valid description");
-    c
-}
-
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> CounterVec {
-    reg(
-        r,
-        CounterVec::new(Opts::new(name, help), labels).expect("valid counter"),
-    )
-}
-
-fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    reg(
-        r,
-        GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge"),
-    )
-}
-
-fn gauge(r: &Registry, name: &str, help: &str) -> Gauge {
-    reg(
-        r,
-        Gauge::with_opts(Opts::new(name, help)).expect("valid gauge"),
-    )
-}
-
-impl PollerMetrics {
-    fn new(r: &Registry) -> Self {
-        let api_request_duration = reg(
-            r,
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "modelarts_api_request_duration_seconds",
-                    "Duration of ModelArts API requests.",
-                )
-                .buckets(REQUEST_BUCKETS.to_vec()),
-                &["cloud"],
-            )
-            .expect("valid histogram"),
-        );
-        PollerMetrics {
-            api_requests: counter_vec(
-                r,
-                "modelarts_api_requests_total",
-                "ModelArts API requests, by HTTP status code (or a short error kind).",
-                &["cloud", "code"],
-            ),
-            api_request_duration,
-            poll_failures: counter_vec(
-                r,
-                "modelarts_poll_failures_total",
-                "Image polls that got no valid answer, by reason.",
-                &["cloud", "reason"],
-            ),
-            poll_duration: gauge_vec(
-                r,
-                "modelarts_poll_duration_seconds",
-                "Duration of the last complete poll cycle.",
-                &["cloud"],
-            ),
-            cycles_skipped: counter_vec(
-                r,
-                "modelarts_poll_cycles_skipped_total",
-                "Poll cycles skipped because the previous one was still running.",
-                &["cloud"],
-            ),
-            clock_skew: gauge_vec(
-                r,
-                "modelarts_clock_skew_seconds",
-                "Cloud clock minus local clock, from the last API Date header.",
-                &["cloud"],
-            ),
-        }
-    }
-}
-
-impl DaemonMetrics {
-    fn new(r: &Registry, build_version: &str, build_revision: &str) -> Self {
-        let build_info = gauge_vec(
-            r,
-            "modelarts_exporter_build_info",
-            "Build of the running exporter; always 1.",
-            &["version", "revision"],
-        );
-        build_info
-            .with_label_values(&[build_version, build_revision])
-            .set(1.0);
-        DaemonMetrics {
-            reload_successful: gauge(
-                r,
-                "modelarts_config_last_reload_successful",
-                "1 if the last configuration reload succeeded, else 0.",
-            ),
-            reload_success_timestamp: gauge(
-                r,
-                "modelarts_config_last_reload_success_timestamp_seconds",
-                "Unix seconds of the last successful configuration reload.",
-            ),
-        }
-    }
-}
-
-impl AlertMetrics {
-    fn new(r: &Registry) -> Self {
-        let firing = gauge_vec(
-            r,
-            "modelarts_alerts_firing",
-            "Alerts currently firing, by condition.",
-            &["condition"],
-        );
-        for c in ALERT_CONDITIONS {
-            firing.with_label_values(&[c]).set(0.0);
-        }
-        AlertMetrics {
-            firing,
-            sent: counter_vec(
-                r,
-                "modelarts_notifications_total",
-                "Notifications delivered, by channel.",
-                &["channel"],
-            ),
-            failed: counter_vec(
-                r,
-                "modelarts_notifications_failed_total",
-                "Notification delivery attempts that failed, by channel.",
-                &["channel"],
-            ),
-            dropped: counter_vec(
-                r,
-                "modelarts_notifications_dropped_total",
-                "Notifications given up on (queue full or retries exhausted), by channel.",
-                &["channel"],
-            ),
-            queue_length: gauge(
-                r,
-                "modelarts_notification_queue_length",
-                "Notifications waiting for delivery.",
-            ),
-        }
-    }
-}
-
 impl Metrics {
     /// A fresh registry with every family registered, the build info set and the standard
     /// `process_*` metrics (Linux) included.
     pub fn new(build_version: &str, build_revision: &str) -> Metrics {
         let registry = Registry::new();
-        let images = Arc::new(ImageStore::default());
-        registry
-            .register(Box::new(ImageCollector::new(Arc::clone(&images))))
-            .expect("image collector registers once");
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -259,17 +84,12 @@ impl Metrics {
             daemon: DaemonMetrics::new(&registry, build_version, build_revision),
             alerts: AlertMetrics::new(&registry),
             registry,
-            images,
+            images: ImageStore::default(),
             last_render_len: AtomicUsize::new(0),
         };
         Metrics {
             inner: Arc::new(inner),
         }
-    }
-
-    /// The owned registry, for callers that want `gather()` themselves.
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
     }
 
     // ---- images ----
@@ -430,31 +250,45 @@ impl Metrics {
     // ---- rendering ----
 
     /// Every family in the Prometheus text format 0.0.4 ([`CONTENT_TYPE`]).
+    ///
+    /// Costs one pass over the images while holding their read lock (writers wait); at 10k
+    /// images call it from `spawn_blocking`.
     pub fn render(&self) -> String {
-        let families = self.inner.registry.gather();
         let mut out = String::with_capacity(self.inner.last_render_len.load(Ordering::Relaxed));
-        // Encoding only fails on an empty or unnamed family, which `gather` never yields.
-        if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut out) {
-            tracing::error!(error = %e, "encoding metrics failed");
-        }
+        self.encode_registry(&mut out);
+        text::write_image_families(&self.inner.images.read(), &mut out, &mut |_| {});
         self.inner
             .last_render_len
             .store(out.len(), Ordering::Relaxed);
         out
     }
 
-    /// [`render`](Self::render) compressed with gzip (`Content-Encoding: gzip`), streamed
-    /// straight into the compressor so the plain text is never held whole.
+    /// [`render`](Self::render) compressed with gzip (`Content-Encoding: gzip`), streamed into
+    /// the compressor in 64 KiB chunks so the plain text is never held whole.
     pub fn render_gzip(&self) -> Vec<u8> {
-        let families = self.inner.registry.gather();
-        let hint = self.inner.last_render_len.load(Ordering::Relaxed) / 8;
+        let hint = self.inner.last_render_len.load(Ordering::Relaxed) / 16;
         let mut gz = GzEncoder::new(Vec::with_capacity(hint), Compression::fast());
-        if let Err(e) = TextEncoder::new().encode(&families, &mut gz) {
+        let mut chunk = String::with_capacity(2 * text::CHUNK);
+        self.encode_registry(&mut chunk);
+        {
+            // Writing into a Vec cannot fail.
+            let mut flush = |c: &mut String| {
+                let _ = gz.write_all(c.as_bytes());
+                c.clear();
+            };
+            text::write_image_families(&self.inner.images.read(), &mut chunk, &mut flush);
+            flush(&mut chunk);
+        }
+        gz.finish().unwrap_or_default()
+    }
+
+    /// Appends the registry's families (everything but the image families).
+    fn encode_registry(&self, out: &mut String) {
+        let families = self.inner.registry.gather();
+        // Encoding only fails on an empty or unnamed family, which `gather` never yields.
+        if let Err(e) = TextEncoder::new().encode_utf8(&families, out) {
             tracing::error!(error = %e, "encoding metrics failed");
         }
-        // Writing into a Vec cannot fail.
-        gz.flush().ok();
-        gz.finish().unwrap_or_default()
     }
 }
 
