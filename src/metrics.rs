@@ -1,1 +1,0 @@
-//! Prometheus metrics: one owned registry, grouped in one struct.
