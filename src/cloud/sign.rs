@@ -116,7 +116,13 @@ pub fn sign(req: &Request<'_>, access_key: &str, secret_key: &str) -> Signature 
         .map(|(k, _)| k.as_str())
         .collect::<Vec<_>>()
         .join(";");
-    let header_block: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+    let mut header_block = String::new();
+    for (k, v) in &headers {
+        header_block.push_str(k);
+        header_block.push(':');
+        header_block.push_str(v);
+        header_block.push('\n');
+    }
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method.to_ascii_uppercase(),
