@@ -144,7 +144,7 @@ mod tests {
     fn iam_time_is_rfc3339() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_392_800_701);
         let s = super::iam_time(t);
-        assert_eq!(s, "2026-12-04T12:00:00.701000Z");
+        assert_eq!(s, "2026-12-04T14:00:00.701000Z");
         time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).unwrap();
     }
 }
