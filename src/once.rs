@@ -144,28 +144,23 @@ pub fn table(rows: &[OnceRow]) -> String {
         }
     }
     let mut out = String::new();
-    let line = |cols: Vec<&str>, out: &mut String| {
+    let mut line = |cols: &[&str]| {
+        let mut l = String::new();
         for (i, c) in cols.iter().enumerate() {
             if i < 6 {
-                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                l.push_str(&format!("{c:<w$}  ", w = widths[i]));
             } else {
-                out.push_str(c);
+                l.push_str(c);
             }
         }
-        out.push_str(line_end(out));
+        out.push_str(l.trim_end());
+        out.push('\n');
     };
-    line(header.to_vec(), &mut out);
+    line(&header);
     for row in &cells {
-        line(row.iter().map(String::as_str).collect(), &mut out);
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
     out
-}
-
-fn line_end(out: &mut String) -> &'static str {
-    while out.ends_with(' ') {
-        out.pop();
-    }
-    "\n"
 }
 
 /// `1.5 GiB`-style sizes.

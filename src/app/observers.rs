@@ -35,7 +35,7 @@ impl DeliveryObserver for Metrics {
         }
     }
     fn queue_length(&self, n: u64) {
-        self.set_queue_length(n);
+        self.set_queue_length(usize::try_from(n).unwrap_or(usize::MAX));
     }
 }
 

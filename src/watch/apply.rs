@@ -146,7 +146,7 @@ impl AlertBook {
         let states = self.states.lock().expect("alert lock");
         for c in Condition::IMAGE.iter().chain(std::iter::once(&Condition::WatcherDegraded)) {
             let n = states.values().filter(|s| s.condition == Some(*c)).count();
-            metrics.set_alerts_firing(c.as_str(), n as u64);
+            metrics.set_alerts_firing(c.as_str(), n);
         }
     }
 }

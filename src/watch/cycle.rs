@@ -169,16 +169,19 @@ impl Watcher {
             Schedule::Interval(iv) if n >= SPREAD_MIN_IMAGES => Some(iv.mul_f64(SPREAD_FRACTION)),
             _ => None,
         };
-        let results = futures::stream::iter(settings.images.iter().enumerate())
-            .map(|(i, img)| {
-                let runtime = runtime.clone();
+        let this = self.clone();
+        let rt = runtime.clone();
+        let results = futures::stream::iter(settings.images.clone().into_iter().enumerate())
+            .map(move |(i, img)| {
+                let runtime = rt.clone();
+                let this = this.clone();
                 async move {
                     if let Some(spread) = spread {
                         #[allow(clippy::cast_precision_loss)] // fleet sizes are far below 2^52
                         let offset = spread.mul_f64(i as f64 / n as f64);
                         tokio::time::sleep_until(started + offset).await;
                     }
-                    self.poll_image(&runtime, img).await
+                    this.poll_image(&runtime, &img).await
                 }
             })
             .buffer_unordered(settings.poll.concurrency.max(1))
