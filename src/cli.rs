@@ -16,7 +16,12 @@ pub struct Cli {
     pub config_file: PathBuf,
 
     /// Log level (error, warn, info, debug, trace) or a tracing filter directive.
-    #[arg(long = "log.level", value_name = "LEVEL", default_value = "info", global = true)]
+    #[arg(
+        long = "log.level",
+        value_name = "LEVEL",
+        default_value = "info",
+        global = true
+    )]
     pub log_level: String,
 
     /// Log line format.
@@ -58,7 +63,7 @@ pub enum Command {
         channel: Option<String>,
     },
     /// Run the built-in ModelArts API simulator on loopback.
-    Simulate(crate::sim::SimulateArgs),
+    Simulate(Box<crate::sim::SimulateArgs>),
     /// Simulator + daemon + a scripted story, all on loopback: see the tool work in a minute.
     Demo(crate::demo::DemoArgs),
 }

@@ -33,10 +33,26 @@ pub struct DemoArgs {
 
 /// The demo fleet: (id, name, initial status).
 const FLEET: [(&str, &str, &str); 4] = [
-    ("6f1c2a00-0000-4000-8000-000000000001", "pytorch-train", "ACTIVE"),
-    ("6f1c2a00-0000-4000-8000-000000000002", "tensorflow-serve", "CREATING"),
-    ("6f1c2a00-0000-4000-8000-000000000003", "notebook-base", "ACTIVE"),
-    ("6f1c2a00-0000-4000-8000-000000000004", "llm-finetune", "ACTIVE"),
+    (
+        "6f1c2a00-0000-4000-8000-000000000001",
+        "pytorch-train",
+        "ACTIVE",
+    ),
+    (
+        "6f1c2a00-0000-4000-8000-000000000002",
+        "tensorflow-serve",
+        "CREATING",
+    ),
+    (
+        "6f1c2a00-0000-4000-8000-000000000003",
+        "notebook-base",
+        "ACTIVE",
+    ),
+    (
+        "6f1c2a00-0000-4000-8000-000000000004",
+        "llm-finetune",
+        "ACTIVE",
+    ),
 ];
 
 fn fleet() -> Vec<Image> {
@@ -73,7 +89,9 @@ struct Seen {
 }
 
 async fn spawn_sink(seen: Arc<Seen>, stop: CancellationToken) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the demo webhook sink")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the demo webhook sink")?;
     let addr = listener.local_addr()?;
     let app = Router::new().route(
         "/hook",
@@ -86,7 +104,9 @@ async fn spawn_sink(seen: Arc<Seen>, stop: CancellationToken) -> anyhow::Result<
         }),
     );
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
     });
     Ok(addr)
 }
@@ -101,13 +121,22 @@ fn print_received(body: &[u8], seen: &Seen) {
         _ => vec![v],
     };
     for item in items {
-        let Ok(n) = serde_json::from_value::<Notification>(item) else { continue };
+        let Ok(n) = serde_json::from_value::<Notification>(item) else {
+            continue;
+        };
         match n.kind {
             crate::alert::NotificationKind::Firing => seen.firing.fetch_add(1, Ordering::Relaxed),
-            crate::alert::NotificationKind::Resolved => seen.resolved.fetch_add(1, Ordering::Relaxed),
+            crate::alert::NotificationKind::Resolved => {
+                seen.resolved.fetch_add(1, Ordering::Relaxed)
+            }
             _ => 0,
         };
-        println!("  [sink] {:<8} {}  (event {})", n.kind.as_str().to_uppercase(), n.summary, n.event_id);
+        println!(
+            "  [sink] {:<8} {}  (event {})",
+            n.kind.as_str().to_uppercase(),
+            n.summary,
+            n.event_id
+        );
     }
 }
 
@@ -115,14 +144,24 @@ fn print_received(body: &[u8], seen: &Seen) {
 /// firing and a resolved alert; an error if that takes more than 90 s).
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let stop = crate::app::shutdown_on_signal();
-    let sim = crate::sim::spawn(SimConfig::default().with_images(fleet()), "127.0.0.1:0".parse()?).await?;
+    let sim = crate::sim::spawn(
+        SimConfig::default().with_images(fleet()),
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
     let seen = Arc::new(Seen::default());
     let sink = spawn_sink(seen.clone(), stop.clone()).await?;
-    let state_dir = std::env::temp_dir().join(format!("modelarts-image-exporter-demo-{}", std::process::id()));
+    let state_dir = std::env::temp_dir().join(format!(
+        "modelarts-image-exporter-demo-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&state_dir)?;
 
-    let mut loaded = crate::config::load::parse(std::path::Path::new("config/demo.toml"), DEMO_TOML.to_string())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut loaded = crate::config::load::parse(
+        std::path::Path::new("config/demo.toml"),
+        DEMO_TOML.to_string(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     for c in &mut loaded.config.clouds {
         c.endpoint = Some(sim.url());
         c.iam_endpoint = Some(sim.url());
@@ -133,10 +172,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     loaded.config.web.listen = args.listen.to_string();
     loaded.config.state.path = Some(state_dir.join("state.db"));
     let settings = crate::config::resolve(&loaded, SecretMode::Resolve).map_err(|p| {
-        anyhow::anyhow!(p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        anyhow::anyhow!(
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     })?;
 
-    let daemon = match crate::app::Daemon::start(std::path::PathBuf::from("config/demo.toml"), settings, stop.clone()).await {
+    let daemon = match crate::app::Daemon::start(
+        std::path::PathBuf::from("config/demo.toml"),
+        settings,
+        stop.clone(),
+    )
+    .await
+    {
         Ok(d) => d,
         Err(crate::app::StartError::Config(m)) => anyhow::bail!(m),
         Err(crate::app::StartError::Other(e)) => return Err(e),
@@ -155,12 +205,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let outcome = if args.exit_after_story {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         loop {
-            if seen.firing.load(Ordering::Relaxed) > 0 && seen.resolved.load(Ordering::Relaxed) > 0 {
+            if seen.firing.load(Ordering::Relaxed) > 0 && seen.resolved.load(Ordering::Relaxed) > 0
+            {
                 println!("\ndemo: a firing and a resolved alert arrived; stopping.");
                 break Ok(());
             }
             if tokio::time::Instant::now() > deadline || stop.is_cancelled() {
-                break Err(anyhow::anyhow!("demo: no firing + resolved pair within 90 s"));
+                break Err(anyhow::anyhow!(
+                    "demo: no firing + resolved pair within 90 s"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -179,15 +232,34 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// The scripted story; each step prints what it does.
 async fn story(sim: SimControl, stop: CancellationToken) {
     let steps: [(u64, &str, &str, Step); 4] = [
-        (4, "tensorflow-serve", "finishes building: CREATING → ACTIVE", Step::Status(FLEET[1].0, "ACTIVE", None)),
+        (
+            4,
+            "tensorflow-serve",
+            "finishes building: CREATING → ACTIVE",
+            Step::Status(FLEET[1].0, "ACTIVE", None),
+        ),
         (
             4,
             "notebook-base",
             "fails to save: ACTIVE → CREATE_FAILED (expect a FIRING alert)",
-            Step::Status(FLEET[2].0, "CREATE_FAILED", Some("save image failed: layer push timeout")),
+            Step::Status(
+                FLEET[2].0,
+                "CREATE_FAILED",
+                Some("save image failed: layer push timeout"),
+            ),
         ),
-        (6, "llm-finetune", "is deleted in the console: the API answers 404 (expect a FIRING NOT_FOUND alert)", Step::Delete(FLEET[3].0)),
-        (8, "notebook-base", "is rebuilt: CREATE_FAILED → ACTIVE (expect a RESOLVED alert)", Step::Status(FLEET[2].0, "ACTIVE", Some(""))),
+        (
+            6,
+            "llm-finetune",
+            "is deleted in the console: the API answers 404 (expect a FIRING NOT_FOUND alert)",
+            Step::Delete(FLEET[3].0),
+        ),
+        (
+            8,
+            "notebook-base",
+            "is rebuilt: CREATE_FAILED → ACTIVE (expect a RESOLVED alert)",
+            Step::Status(FLEET[2].0, "ACTIVE", Some("")),
+        ),
     ];
     for (wait, name, what, step) in steps {
         tokio::select! {

@@ -18,7 +18,11 @@ pub fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Logfmt => registry
-            .with(tracing_logfmt::builder().layer().with_writer(std::io::stderr))
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
             .try_init()?,
         LogFormat::Json => registry
             .with(

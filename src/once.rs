@@ -2,6 +2,7 @@
 //! table or JSON. Exit 1 if any image is alerting, else 2 if any could not be polled, else 0.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -27,7 +28,11 @@ pub struct OnceRow {
 }
 
 /// Turns one poll result into a row. Pure; `once` uses a single not-found answer as enough.
-pub fn row_for(id: &str, result: &Result<Image, crate::cloud::ApiError>, rules: &ConditionRules) -> OnceRow {
+pub fn row_for(
+    id: &str,
+    result: &Result<Image, crate::cloud::ApiError>,
+    rules: &ConditionRules,
+) -> OnceRow {
     match result {
         Ok(img) => {
             let status = img.status();
@@ -122,7 +127,15 @@ pub fn conditions(settings: &Settings) -> Vec<Condition> {
 
 /// Renders rows as an aligned text table.
 pub fn table(rows: &[OnceRow]) -> String {
-    let header = ["ID", "NAME", "STATUS", "SIZE", "UPDATED", "CONDITION", "ERROR"];
+    let header = [
+        "ID",
+        "NAME",
+        "STATUS",
+        "SIZE",
+        "UPDATED",
+        "CONDITION",
+        "ERROR",
+    ];
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
@@ -148,7 +161,7 @@ pub fn table(rows: &[OnceRow]) -> String {
         let mut l = String::new();
         for (i, c) in cols.iter().enumerate() {
             if i < 6 {
-                l.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                let _ = write!(l, "{c:<w$}  ", w = widths[i]);
             } else {
                 l.push_str(c);
             }
@@ -173,7 +186,11 @@ pub fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// UTC milliseconds as `2021-11-30T01:08:24Z`.
@@ -215,7 +232,7 @@ mod tests {
         assert_eq!(gone.condition, Some(Condition::NotFound));
         let err = row_for("a", &Err(ApiError::new(ApiErrorKind::Server)), &rules);
         assert!(err.error.is_some());
-        assert_eq!(exit_code(&[ok.clone()]), 0);
+        assert_eq!(exit_code(std::slice::from_ref(&ok)), 0);
         assert_eq!(exit_code(&[ok.clone(), err.clone()]), 2);
         assert_eq!(exit_code(&[err, failed, ok]), 1);
     }
@@ -228,8 +245,21 @@ mod tests {
         assert!(t.starts_with("ID"));
         assert!(t.contains("ACTIVE") && t.contains("2.0 KiB"));
         let v: serde_json::Value = serde_json::to_value(&rows).unwrap();
-        let keys: Vec<&str> = v[0].as_object().unwrap().keys().map(String::as_str).collect();
-        for k in ["id", "name", "status", "size_bytes", "update_at", "condition", "error"] {
+        let keys: Vec<&str> = v[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for k in [
+            "id",
+            "name",
+            "status",
+            "size_bytes",
+            "update_at",
+            "condition",
+            "error",
+        ] {
             assert!(keys.contains(&k), "{k}");
         }
     }

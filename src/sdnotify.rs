@@ -48,12 +48,11 @@ fn send(states: &[NotifyState<'_>]) {
 
 /// The watchdog interval systemd asked for (`WATCHDOG_USEC`, honouring `WATCHDOG_PID`).
 pub fn watchdog_interval() -> Option<Duration> {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return None;
-    }
+    std::env::var_os("NOTIFY_SOCKET")?;
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-        if pid.parse::<u32>().ok()? != std::process::id() {
+        // The watchdog is meant for another process (e.g. a wrapper); do not ping.
+        if pid.parse::<u32>().ok() != Some(std::process::id()) {
             return None;
         }
     }
@@ -80,7 +79,12 @@ impl Heartbeat {
 fn now_ms() -> u64 {
     static START: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
     let start = *START.get_or_init(tokio::time::Instant::now);
-    u64::try_from(tokio::time::Instant::now().duration_since(start).as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(
+        tokio::time::Instant::now()
+            .duration_since(start)
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
 }
 
 /// Pings `WATCHDOG=1` every `interval / 2` while the heartbeat is younger than `interval`.

@@ -73,7 +73,8 @@ fn check_rows(stdout: &str) {
 async fn once_with_aksk_reports_every_case() {
     let sim = fleet_sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK) + &images_toml(&[ACTIVE, FAILED, GONE, GONE_400]);
+    let cfg = aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK)
+        + &images_toml(&[ACTIVE, FAILED, GONE, GONE_400]);
     let (code, out, err) = tokio::task::spawn_blocking({
         let cfg = cfg.clone();
         move || run_once(&dir, &cfg, "json")
@@ -83,10 +84,18 @@ async fn once_with_aksk_reports_every_case() {
     assert_eq!(code, 1, "alerting images exit 1; stderr: {err}");
     check_rows(&out);
     let dir = tempfile::tempdir().unwrap();
-    let (code, table, _) = tokio::task::spawn_blocking(move || run_once(&dir, &cfg, "table")).await.unwrap();
+    let (code, table, _) = tokio::task::spawn_blocking(move || run_once(&dir, &cfg, "table"))
+        .await
+        .unwrap();
     assert_eq!(code, 1);
     assert!(table.starts_with("ID"));
-    for s in ["pytorch-train", "notebook-base", "CREATE_FAILED", "NOT_FOUND", "1.0 MiB"] {
+    for s in [
+        "pytorch-train",
+        "notebook-base",
+        "CREATE_FAILED",
+        "NOT_FOUND",
+        "1.0 MiB",
+    ] {
         assert!(table.contains(s), "table lacks {s}:\n{table}");
     }
 }
@@ -96,27 +105,40 @@ async fn once_with_password_auth_reports_every_case() {
     let sim = fleet_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = password_cloud(&sim.url()) + &images_toml(&[ACTIVE, FAILED, GONE, GONE_400]);
-    let (code, out, err) = tokio::task::spawn_blocking(move || run_once(&dir, &cfg, "json")).await.unwrap();
+    let (code, out, err) = tokio::task::spawn_blocking(move || run_once(&dir, &cfg, "json"))
+        .await
+        .unwrap();
     assert_eq!(code, 1, "stderr: {err}");
     check_rows(&out);
-    assert!(sim.stats().tokens_issued >= 1, "a token was obtained from the IAM simulator");
+    assert!(
+        sim.stats().tokens_issued >= 1,
+        "a token was obtained from the IAM simulator"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn healthy_fleet_exits_0_and_unpolled_exits_2() {
     let sim = start_sim(vec![image(ACTIVE, "pytorch-train", "ACTIVE")]).await;
-    let cfg = aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK) + &images_toml(&[ACTIVE]);
+    let cfg =
+        aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK) + &images_toml(&[ACTIVE]);
     let dir = tempfile::tempdir().unwrap();
     let c2 = cfg.clone();
-    let (code, _, err) = tokio::task::spawn_blocking(move || run_once(&dir, &c2, "json")).await.unwrap();
+    let (code, _, err) = tokio::task::spawn_blocking(move || run_once(&dir, &c2, "json"))
+        .await
+        .unwrap();
     assert_eq!(code, 0, "{err}");
     sim.set_fault(FaultSpec::new(FaultMode::Http500)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, _) = tokio::task::spawn_blocking(move || run_once(&dir, &cfg, "json")).await.unwrap();
+    let (code, out, _) = tokio::task::spawn_blocking(move || run_once(&dir, &cfg, "json"))
+        .await
+        .unwrap();
     assert_eq!(code, 2);
     let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(rows[0]["status"], Value::Null);
-    assert!(rows[0]["error"].as_str().unwrap().contains("server error"), "{out}");
+    assert!(
+        rows[0]["error"].as_str().unwrap().contains("server error"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,13 +146,19 @@ async fn wrong_secret_key_says_signature_rejected() {
     let sim = start_sim(vec![image(ACTIVE, "pytorch-train", "ACTIVE")]).await;
     let cfg = aksk_cloud(&sim.url(), "not-the-right-secret-key") + &images_toml(&[ACTIVE]);
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = tokio::task::spawn_blocking(move || run_once(&dir, &cfg, "json")).await.unwrap();
+    let (code, out, err) = tokio::task::spawn_blocking(move || run_once(&dir, &cfg, "json"))
+        .await
+        .unwrap();
     assert_eq!(code, 2, "stderr: {err}");
     let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
     let msg = rows[0]["error"].as_str().unwrap();
     assert!(msg.contains("signature rejected"), "{msg}");
     assert!(msg.contains("APIGW.0301"), "{msg}");
-    assert!(!msg.contains("not-the-right-secret-key") && !out.contains("not-the-right-secret-key") && !err.contains("not-the-right-secret-key"));
+    assert!(
+        !msg.contains("not-the-right-secret-key")
+            && !out.contains("not-the-right-secret-key")
+            && !err.contains("not-the-right-secret-key")
+    );
     assert!(sim.stats().signature_failures >= 1);
 }
 
@@ -142,7 +170,10 @@ async fn every_fault_mode_maps_to_its_error_kind() {
     let path = dir.path().join("c.toml");
     std::fs::write(
         &path,
-        aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK).replace("[clouds.auth]", "[clouds.auth]") + "[poll]\ntimeout = \"300ms\"\n" + &images_toml(&[ACTIVE]),
+        aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK)
+            .replace("[clouds.auth]", "[clouds.auth]")
+            + "[poll]\ntimeout = \"300ms\"\n"
+            + &images_toml(&[ACTIVE]),
     )
     .unwrap();
     let settings = modelarts_image_exporter::config::load_settings(&path).unwrap();
@@ -153,15 +184,26 @@ async fn every_fault_mode_maps_to_its_error_kind() {
         (FaultSpec::new(FaultMode::Http503), ApiErrorKind::Server),
         (
             FaultSpec::new(FaultMode::Http429).retry_after(3),
-            ApiErrorKind::Throttled { retry_after: Some(std::time::Duration::from_secs(3)) },
+            ApiErrorKind::Throttled {
+                retry_after: Some(std::time::Duration::from_secs(3)),
+            },
         ),
-        (FaultSpec::new(FaultMode::Slow).delay_ms(2000), ApiErrorKind::Timeout),
+        (
+            FaultSpec::new(FaultMode::Slow).delay_ms(2000),
+            ApiErrorKind::Timeout,
+        ),
         (FaultSpec::new(FaultMode::Truncated), ApiErrorKind::Decode),
         (FaultSpec::new(FaultMode::Garbage), ApiErrorKind::Decode),
         (FaultSpec::new(FaultMode::Oversized), ApiErrorKind::TooLarge),
         (FaultSpec::new(FaultMode::Reset), ApiErrorKind::Connect),
-        (FaultSpec::new(FaultMode::WrongProject), ApiErrorKind::WrongProject),
-        (FaultSpec::new(FaultMode::WrongRoute), ApiErrorKind::WrongEndpoint),
+        (
+            FaultSpec::new(FaultMode::WrongProject),
+            ApiErrorKind::WrongProject,
+        ),
+        (
+            FaultSpec::new(FaultMode::WrongRoute),
+            ApiErrorKind::WrongEndpoint,
+        ),
         (FaultSpec::new(FaultMode::IdMismatch), ApiErrorKind::Decode),
         (FaultSpec::new(FaultMode::NoStatus), ApiErrorKind::Decode),
     ];

@@ -11,14 +11,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::observers::{ChannelSender, StoreOutbox};
 use crate::alert::channel::{AmAlert, Channel, am_alert};
-use crate::alert::deliver::{DeliveryConfig, Deliverer, Sender};
+use crate::alert::deliver::{Deliverer, DeliveryConfig, Sender};
 use crate::alert::{Notification, NotificationKind};
 use crate::config::settings::{ChannelKind, Schedule, Settings};
 use crate::watch::Watcher;
 use crate::watch::apply::unix_now;
 
 /// A named background task.
-pub type Task = (&'static str, Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>);
+pub type Task = (
+    &'static str,
+    Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
+);
 
 /// The alert tasks to run beside the poll loop.
 pub fn tasks(watcher: &Watcher, shutdown: CancellationToken) -> Vec<Task> {
@@ -61,7 +64,8 @@ async fn delivery_loop(w: Watcher, shutdown: CancellationToken) -> anyhow::Resul
     loop {
         let settings = w.settings();
         let generation = shutdown.child_token();
-        let worker = tokio::spawn(build_deliverer(&w, &settings).run(generation.clone(), w.outbox_wake()));
+        let worker =
+            tokio::spawn(build_deliverer(&w, &settings).run(generation.clone(), w.outbox_wake()));
         tokio::select! {
             () = shutdown.cancelled() => {
                 // The worker sees the parent's cancellation and does its bounded final flush.
@@ -102,7 +106,11 @@ async fn am_sync_loop(w: Watcher, shutdown: CancellationToken) -> anyhow::Result
             .channels
             .iter()
             .filter(|c| matches!(c.kind, ChannelKind::Alertmanager(_)))
-            .filter_map(|c| Channel::new(c).map_err(|e| tracing::error!(channel = %c.name, "{e:#}")).ok())
+            .filter_map(|c| {
+                Channel::new(c)
+                    .map_err(|e| tracing::error!(channel = %c.name, "{e:#}"))
+                    .ok()
+            })
             .collect();
         let now = unix_now();
         let firing = firing_notifications(&w, now);
@@ -114,7 +122,8 @@ async fn am_sync_loop(w: Watcher, shutdown: CancellationToken) -> anyhow::Result
         resolved.retain(|k, (_, at)| now - *at < RESOLVED_RESEND && !firing.contains_key(k));
         if !channels.is_empty() {
             let ends = now + i64::try_from(period.as_secs() * 4).unwrap_or(240).max(300);
-            let mut alerts: Vec<AmAlert> = firing.values().map(|n| am_alert(n, ends, None)).collect();
+            let mut alerts: Vec<AmAlert> =
+                firing.values().map(|n| am_alert(n, ends, None)).collect();
             alerts.extend(resolved.values().map(|(n, at)| am_alert(n, *at, None)));
             for ch in &channels {
                 if alerts.is_empty() {
@@ -149,9 +158,21 @@ fn firing_notifications(w: &Watcher, now: i64) -> HashMap<String, Notification> 
     for (key, st) in w.alert_book().firing() {
         let Some(cond) = st.condition else { continue };
         let (image_id, name, cloud, labels, s) = if let Some(cloud) = key.strip_prefix("cloud:") {
-            (String::new(), None, cloud.to_string(), Default::default(), None)
+            (
+                String::new(),
+                None,
+                cloud.to_string(),
+                std::collections::BTreeMap::default(),
+                None,
+            )
         } else if let Some((img, s)) = snapshot.get(&key) {
-            (key.clone(), s.as_ref().and_then(|s| s.name.clone()), img.cloud.clone(), img.labels.clone(), s.clone())
+            (
+                key.clone(),
+                s.as_ref().and_then(|s| s.name.clone()),
+                img.cloud.clone(),
+                img.labels.clone(),
+                s.clone(),
+            )
         } else {
             continue; // no longer configured
         };
@@ -176,7 +197,9 @@ fn firing_notifications(w: &Watcher, now: i64) -> HashMap<String, Notification> 
                 image_id,
                 image_name: name,
                 previous_status: None,
-                status: s.as_ref().and_then(|s| s.effective_status().map(str::to_string)),
+                status: s
+                    .as_ref()
+                    .and_then(|s| s.effective_status().map(str::to_string)),
                 status_message: s.as_ref().and_then(|s| s.status_message.clone()),
                 size_bytes: s.as_ref().and_then(|s| s.size_bytes),
                 update_at: s.as_ref().and_then(|s| s.update_at),

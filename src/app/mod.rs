@@ -40,7 +40,10 @@ pub fn main(cli: Cli) -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -57,7 +60,9 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Once { output } => once(&cli.config_file, output).await,
         Command::Simulate(args) => {
             let token = shutdown_on_signal();
-            crate::sim::run(args, token).await.map(|()| ExitCode::SUCCESS)
+            crate::sim::run(*args, token)
+                .await
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Demo(args) => crate::demo::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::TestNotify { channel } => test_notify(&cli.config_file, channel.as_deref()).await,
@@ -153,20 +158,27 @@ impl Daemon {
         settings: Settings,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
-        let store = Store::open(&settings.state_path).map_err(|e| StartError::Config(e.to_string()))?;
-        let metrics = Metrics::new(env!("CARGO_PKG_VERSION"), option_env!("GIT_REVISION").unwrap_or("unknown"));
+        let store =
+            Store::open(&settings.state_path).map_err(|e| StartError::Config(e.to_string()))?;
+        let metrics = Metrics::new(
+            env!("CARGO_PKG_VERSION"),
+            option_env!("GIT_REVISION").unwrap_or("unknown"),
+        );
         for ch in &settings.channels {
             metrics.register_channel(&ch.name);
         }
         metrics.config_reload(true, now_f64());
         let listen = settings.web.listen.clone();
         let enable_reload = settings.web.enable_reload;
-        let watcher = Watcher::new(settings, store, metrics, unix_now()).map_err(|e| StartError::Config(format!("{e:#}")))?;
+        let watcher = Watcher::new(settings, store, metrics, unix_now())
+            .map_err(|e| StartError::Config(format!("{e:#}")))?;
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen} ([web] listen)"))
             .map_err(StartError::Other)?;
-        let addr = listener.local_addr().map_err(|e| StartError::Other(e.into()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Other(e.into()))?;
 
         let ready = Arc::new(AtomicBool::new(false));
         let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
@@ -216,7 +228,12 @@ impl Daemon {
         ready.store(true, Ordering::Relaxed);
         sdnotify::ready(&status_line(&watcher));
         tracing::info!(%addr, images = watcher.settings().images.len(), "modelarts-image-exporter ready");
-        Ok(Self { watcher, addr, shutdown, tasks })
+        Ok(Self {
+            watcher,
+            addr,
+            shutdown,
+            tasks,
+        })
     }
 
     /// Waits until shutdown, or until a core task dies (then exits non-zero).
@@ -236,7 +253,10 @@ impl Daemon {
         }
         sdnotify::stopping();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
             tracing::warn!("tasks did not stop within 10 s; exiting anyway");
             self.tasks.abort_all();
         }
@@ -260,8 +280,14 @@ fn now_f64() -> f64 {
 pub fn status_line(w: &Watcher) -> String {
     let snap = w.snapshot();
     let firing = w.alert_book().firing().len();
-    let polled = snap.iter().filter(|(_, s)| s.as_ref().is_some_and(|s| s.last_success.is_some())).count();
-    format!("watching {} images ({polled} answered), {firing} alerts firing", snap.len())
+    let polled = snap
+        .iter()
+        .filter(|(_, s)| s.as_ref().is_some_and(|s| s.last_success.is_some()))
+        .count();
+    format!(
+        "watching {} images ({polled} answered), {firing} alerts firing",
+        snap.len()
+    )
 }
 
 /// Reloads on SIGHUP or `POST /-/reload`; a bad config is rejected and the old one kept.

@@ -1,9 +1,9 @@
 //! Adapters between modules that must not know each other: the client's and the delivery
 //! worker's observers are the metrics; the worker's outbox is the state store.
 
-use crate::alert::deliver::{DeliveryObserver, Outbox, OutboxItem, SendError, SendFuture, Sender};
 use crate::alert::Notification;
 use crate::alert::channel::Channel;
+use crate::alert::deliver::{DeliveryObserver, Outbox, OutboxItem, SendError, SendFuture, Sender};
 use crate::cloud::RequestObserver;
 use crate::metrics::Metrics;
 use crate::state::OutboxRow;

@@ -19,7 +19,10 @@ pub fn test_notification(now: i64) -> Notification {
         image_name: Some("test-notification".to_string()),
         previous_status: None,
         status: Some("ACTIVE".to_string()),
-        status_message: Some("This is a test from `modelarts-image-exporter test-notify`; no action needed.".to_string()),
+        status_message: Some(
+            "This is a test from `modelarts-image-exporter test-notify`; no action needed."
+                .to_string(),
+        ),
         size_bytes: None,
         update_at: None,
         swr_path: None,
@@ -34,13 +37,21 @@ pub fn test_notification(now: i64) -> Notification {
 
 /// Sends and reports.
 pub async fn run(settings: &Settings, only: Option<&str>) -> anyhow::Result<ExitCode> {
-    let chosen: Vec<_> = settings.channels.iter().filter(|c| only.is_none_or(|o| o == c.name)).collect();
+    let chosen: Vec<_> = settings
+        .channels
+        .iter()
+        .filter(|c| only.is_none_or(|o| o == c.name))
+        .collect();
     if chosen.is_empty() {
         let names: Vec<&str> = settings.channels.iter().map(|c| c.name.as_str()).collect();
         eprintln!(
             "no channel {}; configured channels: {}",
             only.map_or_else(|| "configured".to_string(), |o| format!("named {o:?}")),
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         );
         return Ok(ExitCode::from(2));
     }
@@ -52,11 +63,15 @@ pub async fn run(settings: &Settings, only: Option<&str>) -> anyhow::Result<Exit
             Err(e) => Err(format!("{e:#}")),
             Ok(c) if c.is_alertmanager() => {
                 let mut a = am_alert(&n, now + 60, None);
-                a.labels.insert("alertname".into(), "ModelArtsExporterTest".into());
+                a.labels
+                    .insert("alertname".into(), "ModelArtsExporterTest".into());
                 a.labels.insert("test".into(), "true".into());
                 c.push(&[a]).await.map_err(|e| e.to_string())
             }
-            Ok(c) => c.send(std::slice::from_ref(&n)).await.map_err(|e| e.to_string()),
+            Ok(c) => c
+                .send(std::slice::from_ref(&n))
+                .await
+                .map_err(|e| e.to_string()),
         };
         match result {
             Ok(()) => println!("{:<24} ok", ch.name),
@@ -66,5 +81,9 @@ pub async fn run(settings: &Settings, only: Option<&str>) -> anyhow::Result<Exit
             }
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -41,7 +41,11 @@ pub fn load_settings(path: &std::path::Path) -> Result<Settings, String> {
         tracing::warn!("{p}");
     }
     resolve(&loaded, SecretMode::Resolve).map_err(|problems| {
-        let errors: Vec<String> = problems.iter().filter(|p| p.is_error()).map(ToString::to_string).collect();
+        let errors: Vec<String> = problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(ToString::to_string)
+            .collect();
         format!(
             "{}\n{}: configuration invalid ({} errors); see config/example.toml for every key",
             errors.join("\n"),

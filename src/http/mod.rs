@@ -50,12 +50,21 @@ async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(accepts_gzip);
     // Rendering 100k series takes a few ms of CPU: keep it off the async workers.
-    let body = tokio::task::spawn_blocking(move || if gzip { m.render_gzip() } else { m.render().into_bytes() })
-        .await
-        .unwrap_or_default();
+    let body = tokio::task::spawn_blocking(move || {
+        if gzip {
+            m.render_gzip()
+        } else {
+            m.render().into_bytes()
+        }
+    })
+    .await
+    .unwrap_or_default();
     let mut resp = body.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
@@ -154,7 +163,10 @@ pub struct EventsQuery {
 
 async fn events(State(st): State<HttpState>, Query(q): Query<EventsQuery>) -> Response {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    match st.watcher.with_store(|s| s.recent_events(limit, q.image.as_deref())) {
+    match st
+        .watcher
+        .with_store(|s| s.recent_events(limit, q.image.as_deref()))
+    {
         Ok(ev) => axum::Json(ev).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "reading events failed");
@@ -177,7 +189,11 @@ async fn reload(State(st): State<HttpState>) -> Response {
     }
     match orx.await {
         Ok(Ok(())) => (StatusCode::OK, "reloaded\n").into_response(),
-        Ok(Err(msg)) => (StatusCode::BAD_REQUEST, format!("reload rejected, old config kept:\n{msg}\n")).into_response(),
+        Ok(Err(msg)) => (
+            StatusCode::BAD_REQUEST,
+            format!("reload rejected, old config kept:\n{msg}\n"),
+        )
+            .into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
@@ -218,6 +234,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<script>alert('x')&\"</script>"), "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;&lt;/script&gt;");
+        assert_eq!(
+            escape("<script>alert('x')&\"</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;&lt;/script&gt;"
+        );
     }
 }

@@ -59,7 +59,11 @@ pub fn render(images: &[ImageView], events: &[ChangeEvent], version: &str) -> St
             )
         };
         let alert = i.condition.as_deref().map_or_else(String::new, |c| {
-            format!("<span class=\"st bad\">{}</span> since {}", escape(c), ts(i.firing_since))
+            format!(
+                "<span class=\"st bad\">{}</span> since {}",
+                escape(c),
+                ts(i.firing_since)
+            )
         });
         let _ = write!(
             o,

@@ -35,7 +35,11 @@ pub struct Applied {
 
 impl Applied {
     pub fn failed() -> Self {
-        Self { outcome: Outcome::Failed, events: 0, notifications: 0 }
+        Self {
+            outcome: Outcome::Failed,
+            events: 0,
+            notifications: 0,
+        }
     }
 }
 
@@ -84,7 +88,10 @@ impl AlertBook {
                 Err(e) => tracing::warn!(key = %k, error = %e, "ignoring unreadable alert state"),
             }
         }
-        Ok(Self { states: Mutex::new(states), health: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            states: Mutex::new(states),
+            health: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Firing alerts: (key, state), for the Alertmanager sync and the status page.
@@ -104,7 +111,13 @@ impl AlertBook {
         let rules = alert_rules(settings);
         let mut queued = 0;
         for cloud in runtime.clouds.keys() {
-            let health = self.health.lock().expect("health lock").get(cloud).cloned().unwrap_or_default();
+            let health = self
+                .health
+                .lock()
+                .expect("health lock")
+                .get(cloud)
+                .cloned()
+                .unwrap_or_default();
             let facts = CloudHealthFacts {
                 cloud: cloud.clone(),
                 last_success: health.last_success,
@@ -115,7 +128,13 @@ impl AlertBook {
             let key = cloud_key(cloud);
             let mut states = self.states.lock().expect("alert lock");
             let prev = states.get(&key);
-            let eval = rules::evaluate_cloud(prev, &facts, settings.alerts.stale_after, rules.send_resolved, now);
+            let eval = rules::evaluate_cloud(
+                prev,
+                &facts,
+                settings.alerts.stale_after,
+                rules.send_resolved,
+                now,
+            );
             if prev == Some(&eval.state) && eval.notifications.is_empty() {
                 continue;
             }
@@ -123,7 +142,10 @@ impl AlertBook {
             let commit = Commit {
                 image: None,
                 events: &[],
-                alert_state: vec![(key.clone(), Some(serde_json::to_string(&eval.state).expect("serializable")))],
+                alert_state: vec![(
+                    key.clone(),
+                    Some(serde_json::to_string(&eval.state).expect("serializable")),
+                )],
                 outbox,
             };
             match w.inner.store.lock().expect("store lock").commit(&commit) {
@@ -134,7 +156,9 @@ impl AlertBook {
                     queued += commit.outbox.len();
                     states.insert(key, eval.state);
                 }
-                Err(e) => tracing::error!(cloud = %cloud, error = %e, "could not save watcher alert state; will retry next cycle"),
+                Err(e) => {
+                    tracing::error!(cloud = %cloud, error = %e, "could not save watcher alert state; will retry next cycle")
+                }
             }
         }
         self.publish_firing(&w.inner.metrics);
@@ -144,7 +168,10 @@ impl AlertBook {
     /// Updates `modelarts_alerts_firing{condition}`.
     pub fn publish_firing(&self, metrics: &Metrics) {
         let states = self.states.lock().expect("alert lock");
-        for c in Condition::IMAGE.iter().chain(std::iter::once(&Condition::WatcherDegraded)) {
+        for c in Condition::IMAGE
+            .iter()
+            .chain(std::iter::once(&Condition::WatcherDegraded))
+        {
             let n = states.values().filter(|s| s.condition == Some(*c)).count();
             metrics.set_alerts_firing(c.as_str(), n);
         }
@@ -175,7 +202,12 @@ pub fn outbox_rows(
     let queue_channels: Vec<String> = settings
         .channels
         .iter()
-        .filter(|c| !matches!(c.kind, crate::config::settings::ChannelKind::Alertmanager(_)))
+        .filter(|c| {
+            !matches!(
+                c.kind,
+                crate::config::settings::ChannelKind::Alertmanager(_)
+            )
+        })
         .map(|c| c.name.clone())
         .collect();
     let _ = ChannelType::Email;
@@ -183,7 +215,11 @@ pub fn outbox_rows(
     let mut rows = Vec::new();
     for n in notifications {
         let payload = serde_json::to_string(n).expect("notification serializes");
-        let image_key = if n.image_id.is_empty() { cloud_key(&n.cloud) } else { n.image_id.clone() };
+        let image_key = if n.image_id.is_empty() {
+            cloud_key(&n.cloud)
+        } else {
+            n.image_id.clone()
+        };
         for ch in &targets {
             rows.push(NewOutboxRow {
                 id: format!("{}@{ch}", n.event_id),
@@ -261,14 +297,20 @@ pub fn apply(
         }
     }
     let outbox = outbox_rows(settings, img.channels.as_deref(), &notifications, now);
-    let unchanged = prev == Some(&observed.state) && observed.events.is_empty() && alert_update.is_none();
+    let unchanged =
+        prev == Some(&observed.state) && observed.events.is_empty() && alert_update.is_none();
     if !unchanged {
         let commit = Commit {
             image: Some(&observed.state),
             events: &observed.events,
             alert_state: alert_update
                 .iter()
-                .map(|s| (id.to_string(), Some(serde_json::to_string(s).expect("serializable"))))
+                .map(|s| {
+                    (
+                        id.to_string(),
+                        Some(serde_json::to_string(s).expect("serializable")),
+                    )
+                })
                 .collect(),
             outbox,
         };
@@ -296,7 +338,11 @@ pub fn apply(
     if queued > 0 {
         inner.alerts.publish_firing(&inner.metrics);
     }
-    Applied { outcome, events: observed.events.len(), notifications: queued }
+    Applied {
+        outcome,
+        events: observed.events.len(),
+        notifications: queued,
+    }
 }
 
 fn log_events(events: &[ChangeEvent]) {
@@ -372,7 +418,7 @@ pub fn publish_image(metrics: &Metrics, img: &WatchedImage, state: Option<&Image
         return;
     };
     let status = match s.effective_status() {
-        Some(st) if st == "NOT_FOUND" => "NOT_FOUND",
+        Some("NOT_FOUND") => "NOT_FOUND",
         Some(st) => crate::cloud::ImageStatus::parse(st).metric_label(),
         None => "UNKNOWN",
     };

@@ -44,7 +44,8 @@ impl Runtime {
     pub fn build(settings: Arc<Settings>, metrics: &Metrics) -> anyhow::Result<Self> {
         let mut clouds = HashMap::new();
         for c in &settings.clouds {
-            let observer: Arc<dyn crate::cloud::client::RequestObserver> = Arc::new(metrics.clone());
+            let observer: Arc<dyn crate::cloud::client::RequestObserver> =
+                Arc::new(metrics.clone());
             let client = ModelArtsClient::new(c, Some(observer))
                 .map_err(|e| anyhow::anyhow!("cloud {:?}: {e:#}", c.name))?;
             clouds.insert(
@@ -97,7 +98,12 @@ pub(crate) struct Inner {
 
 impl Watcher {
     /// Creates a watcher from resolved settings and an opened store; loads saved state.
-    pub fn new(settings: Settings, store: Store, metrics: Metrics, now: i64) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        metrics: Metrics,
+        now: i64,
+    ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let runtime = Runtime::build(settings.clone(), &metrics)?;
         let states = store.load_images()?;
@@ -187,7 +193,10 @@ impl Watcher {
             .buffer_unordered(settings.poll.concurrency.max(1))
             .collect::<Vec<Applied>>()
             .await;
-        let mut report = CycleReport { polled: results.len(), ..CycleReport::default() };
+        let mut report = CycleReport {
+            polled: results.len(),
+            ..CycleReport::default()
+        };
         for r in &results {
             match r.outcome {
                 apply::Outcome::Ok => report.ok += 1,
@@ -226,15 +235,25 @@ impl Watcher {
         } else {
             cloud.consecutive_429.store(0, Ordering::Relaxed);
         }
-        apply::apply(self, &runtime.settings, &cloud.settings, img, &result, apply::unix_now())
+        apply::apply(
+            self,
+            &runtime.settings,
+            &cloud.settings,
+            img,
+            &result,
+            apply::unix_now(),
+        )
     }
 
     /// Re-publishes every image's metrics from state and drops images no longer configured.
     pub fn refresh_metrics(&self) {
         let settings = self.settings();
         let states = self.inner.states.lock().expect("states lock");
-        let label_names: std::collections::BTreeSet<String> =
-            settings.images.iter().flat_map(|i| i.labels.keys().cloned()).collect();
+        let label_names: std::collections::BTreeSet<String> = settings
+            .images
+            .iter()
+            .flat_map(|i| i.labels.keys().cloned())
+            .collect();
         self.inner
             .metrics
             .set_config_label_names(&label_names.into_iter().collect::<Vec<_>>());
@@ -250,9 +269,17 @@ impl Watcher {
     pub fn reload(&self, settings: Settings) -> anyhow::Result<()> {
         let runtime = Runtime::build(Arc::new(settings), &self.inner.metrics)?;
         *self.inner.runtime.write().expect("runtime lock") = Arc::new(runtime);
-        let keep: std::collections::HashSet<String> =
-            self.settings().images.iter().map(|i| i.id.to_string()).collect();
-        self.inner.states.lock().expect("states lock").retain(|id, _| keep.contains(id));
+        let keep: std::collections::HashSet<String> = self
+            .settings()
+            .images
+            .iter()
+            .map(|i| i.id.to_string())
+            .collect();
+        self.inner
+            .states
+            .lock()
+            .expect("states lock")
+            .retain(|id, _| keep.contains(id));
         self.refresh_metrics();
         self.inner.generation.send_modify(|g| *g += 1);
         Ok(())
@@ -265,7 +292,11 @@ impl Watcher {
 
     /// Ticks cycles on the schedule until `shutdown`. A tick that comes while a cycle still
     /// runs is skipped and counted. The heartbeat beats every second while this loop lives.
-    pub async fn run(self, shutdown: CancellationToken, heartbeat: Heartbeat) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+        heartbeat: Heartbeat,
+    ) -> anyhow::Result<()> {
         let schedule = self.settings().poll.schedule.clone();
         let mut ticks = Ticks::start(&schedule, shutdown.clone()).await?;
         let mut beat = tokio::time::interval(Duration::from_secs(1));

@@ -26,11 +26,18 @@ struct Inner {
 impl RateLimiter {
     /// `per_second` > 0; `burst` ≥ 1.
     pub fn new(per_second: f64, burst: u32) -> Self {
-        let per_second = if per_second.is_finite() && per_second > 0.0 { per_second } else { 10.0 };
+        let per_second = if per_second.is_finite() && per_second > 0.0 {
+            per_second
+        } else {
+            10.0
+        };
         Self {
             emission: Duration::from_secs_f64(1.0 / per_second),
             burst: burst.max(1),
-            inner: Mutex::new(Inner { tat: Instant::now(), paused_until: None }),
+            inner: Mutex::new(Inner {
+                tat: Instant::now(),
+                paused_until: None,
+            }),
         }
     }
 
@@ -69,7 +76,11 @@ impl RateLimiter {
 
 /// How long a 429 pauses a cloud: `Retry-After` when given (capped at 5 min), else an
 /// exponential step with ±20 % jitter (`jitter` in 0..1, drawn by the caller).
-pub fn throttle_pause(retry_after: Option<Duration>, consecutive_429: u32, jitter: f64) -> Duration {
+pub fn throttle_pause(
+    retry_after: Option<Duration>,
+    consecutive_429: u32,
+    jitter: f64,
+) -> Duration {
     if let Some(r) = retry_after {
         return r.min(Duration::from_secs(300));
     }
@@ -115,8 +126,14 @@ mod tests {
 
     #[test]
     fn throttle_pause_honours_retry_after_and_backs_off() {
-        assert_eq!(throttle_pause(Some(Duration::from_secs(3)), 5, 0.5), Duration::from_secs(3));
-        assert_eq!(throttle_pause(Some(Duration::from_secs(9999)), 0, 0.5), Duration::from_secs(300));
+        assert_eq!(
+            throttle_pause(Some(Duration::from_secs(3)), 5, 0.5),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            throttle_pause(Some(Duration::from_secs(9999)), 0, 0.5),
+            Duration::from_secs(300)
+        );
         let a = throttle_pause(None, 0, 0.5);
         let b = throttle_pause(None, 3, 0.5);
         assert_eq!(a, Duration::from_secs(1));

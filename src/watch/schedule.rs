@@ -39,10 +39,15 @@ impl Ticks {
                         }
                     }
                 });
-                Ok(Self { rx, scheduler: None })
+                Ok(Self {
+                    rx,
+                    scheduler: None,
+                })
             }
             Schedule::Cron(expr) => {
-                let sched = JobScheduler::new().await.context("starting the cron scheduler")?;
+                let sched = JobScheduler::new()
+                    .await
+                    .context("starting the cron scheduler")?;
                 let job = Job::new_async(expr.as_str(), move |_id, _l| {
                     let tx = tx.clone();
                     Box::pin(async move {
@@ -53,7 +58,10 @@ impl Ticks {
                 .with_context(|| format!("invalid cron schedule {expr:?}"))?;
                 sched.add(job).await.context("adding the cron job")?;
                 sched.start().await.context("starting the cron scheduler")?;
-                Ok(Self { rx, scheduler: Some(sched) })
+                Ok(Self {
+                    rx,
+                    scheduler: Some(sched),
+                })
             }
         }
     }

@@ -179,13 +179,18 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {WAIT:?} waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for: {what}"
+        );
         tokio::time::sleep(STEP).await;
     }
 }
 
 /// A simulator with the demo credentials on a free loopback port.
-pub async fn start_sim(images: Vec<modelarts_image_exporter::cloud::Image>) -> modelarts_image_exporter::sim::SimHandle {
+pub async fn start_sim(
+    images: Vec<modelarts_image_exporter::cloud::Image>,
+) -> modelarts_image_exporter::sim::SimHandle {
     modelarts_image_exporter::cloud::ensure_crypto_provider();
     modelarts_image_exporter::sim::spawn(
         modelarts_image_exporter::sim::SimConfig::default().with_images(images),
@@ -231,7 +236,9 @@ pub fn password_cloud(sim_url: &str) -> String {
 
 /// `[[images]]` entries.
 pub fn images_toml(ids: &[&str]) -> String {
-    ids.iter().map(|id| format!("[[images]]\nid = \"{id}\"\n")).collect()
+    ids.iter()
+        .map(|id| format!("[[images]]\nid = \"{id}\"\n"))
+        .collect()
 }
 
 /// The real daemon as a child process; SIGKILLed on drop unless stopped.
@@ -258,7 +265,11 @@ impl Daemon {
             .spawn()
             .expect("start the daemon");
         let base = format!("http://127.0.0.1:{port}");
-        let mut d = Self { child: Some(child), base, stderr_path };
+        let mut d = Self {
+            child: Some(child),
+            base,
+            stderr_path,
+        };
         let url = format!("{}/readyz", d.base);
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
@@ -270,7 +281,11 @@ impl Daemon {
             if let Some(status) = d.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("daemon exited early with {status}:\n{}", d.logs());
             }
-            assert!(tokio::time::Instant::now() < deadline, "daemon not ready after {WAIT:?}:\n{}", d.logs());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "daemon not ready after {WAIT:?}:\n{}",
+                d.logs()
+            );
             tokio::time::sleep(STEP).await;
         }
         d
@@ -282,11 +297,21 @@ impl Daemon {
     }
 
     pub async fn get_text(&self, path: &str) -> String {
-        reqwest::get(format!("{}{path}", self.base)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}{path}", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        reqwest::get(format!("{}{path}", self.base)).await.unwrap().json().await.unwrap()
+        reqwest::get(format!("{}{path}", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// SIGTERM and wait (bounded) for a clean exit; returns the exit code.
