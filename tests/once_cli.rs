@@ -171,7 +171,6 @@ async fn every_fault_mode_maps_to_its_error_kind() {
     std::fs::write(
         &path,
         aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK)
-            .replace("[clouds.auth]", "[clouds.auth]")
             + "[poll]\ntimeout = \"300ms\"\n"
             + &images_toml(&[ACTIVE]),
     )

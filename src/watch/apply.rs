@@ -157,7 +157,7 @@ impl AlertBook {
                     states.insert(key, eval.state);
                 }
                 Err(e) => {
-                    tracing::error!(cloud = %cloud, error = %e, "could not save watcher alert state; will retry next cycle")
+                    tracing::error!(cloud = %cloud, error = %e, "could not save watcher alert state; will retry next cycle");
                 }
             }
         }
