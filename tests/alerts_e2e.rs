@@ -53,6 +53,7 @@ fn mails(dir: &std::path::Path) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[allow(clippy::too_many_lines)] // reason: one end-to-end story across three real receivers
 async fn one_page_per_transition_on_every_channel() {
     let sim = start_sim(vec![image(IMG, "notebook-base", "ACTIVE")]).await;
     // Real SMTP server.

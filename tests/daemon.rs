@@ -195,7 +195,7 @@ async fn tracks_changes_alerts_once_and_survives_restart() {
     assert!(status_line(&m, B, "NOT_FOUND").unwrap().ends_with(" 1"));
     assert!(
         m.contains(&format!(
-            "modelarts_image_changes_total{{field=\"status\",id=\"{A}\"}} 2"
+            "modelarts_image_changes_total{{id=\"{A}\",field=\"status\"}} 2"
         )),
         "{m}"
     );

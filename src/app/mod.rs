@@ -299,11 +299,16 @@ async fn reload_loop(
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    // The HTTP side holds the sender only with `enable_reload`; without it SIGHUP is the way.
+    let mut http_open = true;
     loop {
         let reply = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             _ = hup.recv() => None,
-            r = rx.recv() => match r { Some(tx) => Some(tx), None => return Ok(()) },
+            r = rx.recv(), if http_open => match r {
+                Some(tx) => Some(tx),
+                None => { http_open = false; continue; }
+            },
         };
         sdnotify::reloading();
         let outcome = match crate::config::load_settings(&path) {

@@ -236,9 +236,13 @@ pub fn password_cloud(sim_url: &str) -> String {
 
 /// `[[images]]` entries.
 pub fn images_toml(ids: &[&str]) -> String {
-    ids.iter()
-        .map(|id| format!("[[images]]\nid = \"{id}\"\n"))
-        .collect()
+    let mut out = String::new();
+    for id in ids {
+        out.push_str("[[images]]\nid = \"");
+        out.push_str(id);
+        out.push_str("\"\n");
+    }
+    out
 }
 
 /// The real daemon as a child process; SIGKILLed on drop unless stopped.
