@@ -305,10 +305,13 @@ async fn reload_loop(
         let reply = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             _ = hup.recv() => None,
-            r = rx.recv(), if http_open => match r {
-                Some(tx) => Some(tx),
-                None => { http_open = false; continue; }
-            },
+            r = rx.recv(), if http_open => {
+                if r.is_none() {
+                    http_open = false;
+                    continue;
+                }
+                r
+            }
         };
         sdnotify::reloading();
         let outcome = match crate::config::load_settings(&path) {
