@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -70,7 +71,6 @@ fn promtool(metrics: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is missing: run scripts/test-deps.sh (Debian package prometheus)");
-    use std::io::Write;
     child
         .stdin
         .take()
@@ -115,6 +115,7 @@ fn status_line(metrics: &str, id: &str, status: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[allow(clippy::too_many_lines)] // reason: one end-to-end story, step by step
 async fn tracks_changes_alerts_once_and_survives_restart() {
     let sim = start_sim(vec![
         image(A, "pytorch-train", "ACTIVE"),
