@@ -415,3 +415,48 @@ async fn systemd_notify_ready_and_watchdog() {
     }
     assert!(rest.iter().any(|m| m.contains("STOPPING=1")), "{rest:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_watches_listed_images_and_sees_their_deletion() {
+    let ids = [
+        "dddddddd-0000-4000-8000-000000000001",
+        "dddddddd-0000-4000-8000-000000000002",
+        "dddddddd-0000-4000-8000-000000000003",
+    ];
+    let sim = start_sim(ids.iter().map(|id| image(id, "found", "ACTIVE")).collect()).await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("config.toml");
+    let text = config(
+        &sim.url(),
+        port,
+        &dir.path().join("state.db"),
+        &format!("{}/hook", hook.uri()),
+        &[],
+    ) + "[[discovery]]\ncloud = \"sim\"\ntype = \"DEDICATED\"\nrefresh = \"10m\"\nlabels = { source = \"discovery\" }\n";
+    std::fs::write(&cfg, text).unwrap();
+    let d = Daemon::start(&cfg, port, &[]).await;
+    eventually("all listed images polled", || async {
+        let all = d.get_json("/api/v1/images").await;
+        let all = all.as_array().unwrap();
+        (all.len() == 3 && all.iter().all(|v| v["status"] == "ACTIVE")).then_some(())
+    })
+    .await;
+    let m = d.get_text("/metrics").await;
+    assert!(
+        m.contains("source=\"discovery\""),
+        "config labels of the source reach _info"
+    );
+    // Deleted: gone from ListImage too, but still polled until it answers 404 -> alert.
+    sim.delete_image(ids[1]);
+    eventually("NOT_FOUND fired for the discovered image", || async {
+        (count(&received(&hook).await, "firing", "NOT_FOUND", ids[1]) == 1).then_some(())
+    })
+    .await;
+    assert!(sim.stats().total("list_images") >= 1);
+}

@@ -28,6 +28,7 @@ pub fn tasks(watcher: &Watcher, shutdown: CancellationToken) -> Vec<Task> {
     let w = watcher.clone();
     let sd = shutdown.clone();
     let mut out: Vec<Task> = vec![("delivery", Box::pin(delivery_loop(w, sd)))];
+
     let w = watcher.clone();
     out.push(("alertmanager sync", Box::pin(am_sync_loop(w, shutdown))));
     out

@@ -204,6 +204,8 @@ impl Daemon {
         let w = watcher.clone();
         let sd = shutdown.clone();
         tasks.spawn(async move { ("reload", reload_loop(config_path, w, reload_rx, sd).await) });
+        let (w, sd) = (watcher.clone(), shutdown.clone());
+        tasks.spawn(async move { ("discovery", crate::watch::discovery::run(w, sd).await) });
         for (name, fut) in delivery::tasks(&watcher, shutdown.clone()) {
             tasks.spawn(async move { (name, fut.await) });
         }
@@ -227,7 +229,7 @@ impl Daemon {
         });
         ready.store(true, Ordering::Relaxed);
         sdnotify::ready(&status_line(&watcher));
-        tracing::info!(%addr, images = watcher.settings().images.len(), "modelarts-image-exporter ready");
+        tracing::info!(%addr, images = watcher.watched_images().len(), "modelarts-image-exporter ready");
         Ok(Self {
             watcher,
             addr,

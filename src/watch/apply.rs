@@ -105,6 +105,20 @@ impl AlertBook {
             .collect()
     }
 
+    /// Drops alert state whose key fails `keep`; returns the dropped keys.
+    pub fn forget(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut states = self.states.lock().expect("alert lock");
+        let dropped: Vec<String> = states.keys().filter(|k| !keep(k)).cloned().collect();
+        for k in &dropped {
+            states.remove(k);
+        }
+        self.health
+            .lock()
+            .expect("health lock")
+            .retain(|c, _| keep(&cloud_key(c)));
+        dropped
+    }
+
     /// Evaluates every cloud's watcher health and commits changes. Returns notifications queued.
     pub fn evaluate_clouds(&self, w: &Watcher, runtime: &Runtime, now: i64) -> usize {
         let settings = &runtime.settings;

@@ -92,6 +92,8 @@ pub(crate) struct Inner {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Unix seconds when the watcher started (for staleness before any success).
     pub started_at: i64,
+    /// Images contributed by each discovery source (index into `settings.discovery`).
+    pub discovered: Mutex<HashMap<usize, super::discovery::Discovered>>,
     /// Bumped on every successful reload, so tasks built from settings can rebuild.
     pub generation: tokio::sync::watch::Sender<u64>,
 }
@@ -117,6 +119,7 @@ impl Watcher {
                 alerts,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 started_at: now,
+                discovered: Mutex::new(HashMap::new()),
                 generation: tokio::sync::watch::Sender::new(0),
             }),
         };
@@ -150,13 +153,61 @@ impl Watcher {
 
     /// A snapshot of every watched image's state, in config order.
     pub fn snapshot(&self) -> Vec<(WatchedImage, Option<ImageState>)> {
-        let settings = self.settings();
+        let images = self.watched_images();
         let states = self.inner.states.lock().expect("states lock");
-        settings
-            .images
-            .iter()
-            .map(|img| (img.clone(), states.get(img.id.as_str()).cloned()))
+        images
+            .into_iter()
+            .map(|img| {
+                let s = states.get(img.id.as_str()).cloned();
+                (img, s)
+            })
             .collect()
+    }
+
+    /// The watched set: configured images first, then discovered ones not configured.
+    pub fn watched_images(&self) -> Vec<WatchedImage> {
+        let settings = self.settings();
+        let mut seen: std::collections::HashSet<String> =
+            settings.images.iter().map(|i| i.id.to_string()).collect();
+        let mut out = settings.images.clone();
+        let discovered = self.inner.discovered.lock().expect("discovered lock");
+        let mut keys: Vec<&usize> = discovered.keys().collect();
+        keys.sort();
+        for k in keys {
+            for (id, img) in &discovered[k] {
+                if seen.insert(id.clone()) {
+                    out.push(img.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Replaces one discovery source's set via `f(previous, states)`; true when it changed.
+    pub fn update_discovered(
+        &self,
+        index: usize,
+        f: impl FnOnce(
+            &super::discovery::Discovered,
+            &HashMap<String, ImageState>,
+        ) -> super::discovery::Discovered,
+    ) -> bool {
+        let states = self.inner.states.lock().expect("states lock");
+        let mut discovered = self.inner.discovered.lock().expect("discovered lock");
+        let previous = discovered.get(&index).cloned().unwrap_or_default();
+        let next = f(&previous, &states);
+        let changed = next != previous;
+        discovered.insert(index, next);
+        changed
+    }
+
+    /// Forgets discovery sources that no longer exist after a reload.
+    pub fn retain_discovery_sources(&self, n: usize) {
+        self.inner
+            .discovered
+            .lock()
+            .expect("discovered lock")
+            .retain(|k, _| *k < n);
     }
 
     /// Runs with the store locked (for the HTTP API and the outbox).
@@ -170,14 +221,15 @@ impl Watcher {
         let started = Instant::now();
         let runtime = self.runtime();
         let settings = runtime.settings.clone();
-        let n = settings.images.len();
+        let images = self.watched_images();
+        let n = images.len();
         let spread = match settings.poll.schedule {
             Schedule::Interval(iv) if n >= SPREAD_MIN_IMAGES => Some(iv.mul_f64(SPREAD_FRACTION)),
             _ => None,
         };
         let this = self.clone();
         let rt = runtime.clone();
-        let results = futures::stream::iter(settings.images.clone().into_iter().enumerate())
+        let results = futures::stream::iter(images.into_iter().enumerate())
             .map(move |(i, img)| {
                 let runtime = rt.clone();
                 let this = this.clone();
@@ -245,12 +297,11 @@ impl Watcher {
         )
     }
 
-    /// Re-publishes every image's metrics from state and drops images no longer configured.
+    /// Re-publishes every image's metrics from state and drops images no longer watched.
     pub fn refresh_metrics(&self) {
-        let settings = self.settings();
+        let images = self.watched_images();
         let states = self.inner.states.lock().expect("states lock");
-        let label_names: std::collections::BTreeSet<String> = settings
-            .images
+        let label_names: std::collections::BTreeSet<String> = images
             .iter()
             .flat_map(|i| i.labels.keys().cloned())
             .collect();
@@ -258,20 +309,23 @@ impl Watcher {
             .metrics
             .set_config_label_names(&label_names.into_iter().collect::<Vec<_>>());
         let keep: std::collections::HashSet<String> =
-            settings.images.iter().map(|i| i.id.to_string()).collect();
+            images.iter().map(|i| i.id.to_string()).collect();
         self.inner.metrics.retain_images(&keep);
-        for img in &settings.images {
+        for img in &images {
             apply::publish_image(&self.inner.metrics, img, states.get(img.id.as_str()));
         }
     }
 
-    /// Swaps in new settings (reload). State of images still configured is kept.
+    /// Swaps in new settings (reload). State of images still watched is kept; images no
+    /// longer watched leave memory, metrics and their alert state (a removed image that
+    /// comes back is new again).
     pub fn reload(&self, settings: Settings) -> anyhow::Result<()> {
+        let sources = settings.discovery.len();
         let runtime = Runtime::build(Arc::new(settings), &self.inner.metrics)?;
         *self.inner.runtime.write().expect("runtime lock") = Arc::new(runtime);
+        self.retain_discovery_sources(sources);
         let keep: std::collections::HashSet<String> = self
-            .settings()
-            .images
+            .watched_images()
             .iter()
             .map(|i| i.id.to_string())
             .collect();
@@ -280,6 +334,30 @@ impl Watcher {
             .lock()
             .expect("states lock")
             .retain(|id, _| keep.contains(id));
+        let clouds: std::collections::HashSet<String> = self
+            .settings()
+            .clouds
+            .iter()
+            .map(|c| apply::cloud_key(&c.name))
+            .collect();
+        let dropped = self
+            .inner
+            .alerts
+            .forget(|key| keep.contains(key) || clouds.contains(key));
+        if !dropped.is_empty() {
+            let commit = crate::state::Commit {
+                alert_state: dropped.iter().map(|k| (k.clone(), None)).collect(),
+                ..crate::state::Commit::default()
+            };
+            if let Err(e) = self.inner.store.lock().expect("store lock").commit(&commit) {
+                tracing::warn!(error = %e, "could not forget the alert state of removed images");
+            }
+            tracing::info!(
+                alerts = dropped.len(),
+                "forgot alert state of images no longer watched"
+            );
+        }
+        self.inner.alerts.publish_firing(&self.inner.metrics);
         self.refresh_metrics();
         self.inner.generation.send_modify(|g| *g += 1);
         Ok(())

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod cycle;
+pub mod discovery;
 pub mod ratelimit;
 pub mod schedule;
 
