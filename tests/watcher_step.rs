@@ -1,0 +1,75 @@
+//! The watcher driven one step at a time (`Watcher::poll_once`) against the simulator, with an
+//! in-memory store: no schedule, no timers.
+
+mod support;
+
+use modelarts_image_exporter::config::{SecretMode, load::parse, resolve};
+use modelarts_image_exporter::metrics::Metrics;
+use modelarts_image_exporter::sim::{FaultMode, FaultSpec};
+use modelarts_image_exporter::state::Store;
+use modelarts_image_exporter::watch::Watcher;
+use support::{aksk_cloud, image, images_toml, start_sim};
+
+const A: &str = "ffffffff-0000-4000-8000-00000000000a";
+const B: &str = "ffffffff-0000-4000-8000-00000000000b";
+
+#[tokio::test]
+async fn one_cycle_at_a_time() {
+    let sim = start_sim(vec![image(A, "a", "ACTIVE"), image(B, "b", "CREATING")]).await;
+    let text = aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK)
+        + &images_toml(&[A, B])
+        + "[[channels]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/h\"\n";
+    let loaded = parse(std::path::Path::new("step.toml"), text).unwrap();
+    let settings = resolve(&loaded, SecretMode::Resolve).unwrap();
+    let w = Watcher::new(
+        settings,
+        Store::open_in_memory().unwrap(),
+        Metrics::new("t", "t"),
+        1_000,
+    )
+    .unwrap();
+
+    let r = w.poll_once().await;
+    assert_eq!(
+        (r.polled, r.ok, r.failed, r.events, r.notifications),
+        (2, 2, 0, 0, 0)
+    );
+
+    sim.set_status(A, "CREATE_FAILED");
+    sim.set_status(B, "ACTIVE");
+    let r = w.poll_once().await;
+    assert_eq!(
+        r.notifications, 1,
+        "one firing for A on the one channel: {r:?}"
+    );
+    assert!(r.events >= 2, "status changes of A and B: {r:?}");
+    assert_eq!(w.with_store(|s| s.queue_len()).unwrap(), 1);
+
+    // Nothing changed: nothing new, however often we poll.
+    for _ in 0..3 {
+        let r = w.poll_once().await;
+        assert_eq!((r.events, r.notifications), (0, 0));
+    }
+
+    // A transient fault is a failed poll, never a change.
+    sim.set_fault(FaultSpec::new(FaultMode::Http500)).unwrap();
+    let r = w.poll_once().await;
+    assert_eq!((r.failed, r.events, r.notifications), (2, 0, 0));
+    sim.clear_faults();
+
+    // Recovery resolves.
+    sim.set_status(A, "ACTIVE");
+    let r = w.poll_once().await;
+    assert_eq!(r.notifications, 1);
+    assert_eq!(w.with_store(|s| s.queue_len()).unwrap(), 2);
+    let ids: Vec<String> = w
+        .with_store(|s| s.pending(i64::MAX, 10))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![format!("{A}:alert:1@hook"), format!("{A}:alert:2@hook")]
+    );
+}
