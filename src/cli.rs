@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     pub log_format: LogFormat,
 
+    /// Watch only this instance's share of the fleet: `I/N` (0-based), by a stable hash of the
+    /// image id. Run N instances with 0/N … N-1/N.
+    #[arg(long, value_name = "I/N", global = true)]
+    pub shard: Option<crate::config::settings::Shard>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

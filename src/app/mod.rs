@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command, OutputFormat};
-use crate::config::settings::Settings;
+use crate::config::settings::{Settings, Shard};
 use crate::http::{HttpState, ReloadRequest};
 use crate::metrics::Metrics;
 use crate::sdnotify::{self, Heartbeat};
@@ -56,8 +56,8 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run);
     let result = match command {
-        Command::Run => run(&cli.config_file).await,
-        Command::Once { output } => once(&cli.config_file, output).await,
+        Command::Run => run(&cli.config_file, cli.shard).await,
+        Command::Once { output } => once(&cli.config_file, output, cli.shard).await,
         Command::Simulate(args) => {
             let token = shutdown_on_signal();
             crate::sim::run(*args, token)
@@ -76,18 +76,26 @@ async fn dispatch(cli: Cli) -> ExitCode {
 }
 
 /// Loads and resolves the config; on failure prints every problem and returns `Err(78)`.
-pub fn load_settings(path: &Path) -> Result<Settings, ExitCode> {
-    crate::config::load_settings(path).map_err(|msg| {
-        eprintln!("{msg}");
-        ExitCode::from(EX_CONFIG)
-    })
+pub fn load_settings(path: &Path, shard: Option<Shard>) -> Result<Settings, ExitCode> {
+    crate::config::load_settings(path)
+        .map(|mut s| {
+            s.shard = shard;
+            s
+        })
+        .map_err(|msg| {
+            eprintln!("{msg}");
+            ExitCode::from(EX_CONFIG)
+        })
 }
 
-async fn once(path: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
-    let settings = match load_settings(path) {
+async fn once(path: &Path, output: OutputFormat, shard: Option<Shard>) -> anyhow::Result<ExitCode> {
+    let mut settings = match load_settings(path, shard) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
+    if let Some(sh) = shard {
+        settings.images.retain(|i| sh.owns(i.id.as_str()));
+    }
     let rows = crate::once::poll_all(&settings).await?;
     match output {
         OutputFormat::Table => print!("{}", crate::once::table(&rows)),
@@ -118,8 +126,8 @@ async fn wait_for_stop_signal() {
 }
 
 /// The daemon.
-async fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let settings = match load_settings(path) {
+async fn run(path: &Path, shard: Option<Shard>) -> anyhow::Result<ExitCode> {
+    let settings = match load_settings(path, shard) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
@@ -316,8 +324,12 @@ async fn reload_loop(
             }
         };
         sdnotify::reloading();
+        let shard = watcher.settings().shard;
         let outcome = match crate::config::load_settings(&path) {
-            Ok(settings) => watcher.reload(settings).map_err(|e| format!("{e:#}")),
+            Ok(mut settings) => {
+                settings.shard = shard;
+                watcher.reload(settings).map_err(|e| format!("{e:#}"))
+            }
             Err(msg) => Err(msg),
         };
         match &outcome {
@@ -338,7 +350,7 @@ async fn reload_loop(
 }
 
 async fn test_notify(path: &Path, channel: Option<&str>) -> anyhow::Result<ExitCode> {
-    let settings = match load_settings(path) {
+    let settings = match load_settings(path, None) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };

@@ -246,6 +246,7 @@ impl Ctx<'_, '_> {
             channels: channels.into_iter().collect::<Option<Vec<_>>>()?,
             web: c.web.clone(),
             state_path: state_path(c.state.path.as_deref(), state_dir.as_deref()),
+            shard: None,
         })
     }
 

@@ -20,6 +20,79 @@ pub struct Settings {
     pub channels: Vec<ChannelSettings>,
     pub web: WebConfig,
     pub state_path: PathBuf,
+    /// `--shard=i/n`: watch only this instance's share of the fleet.
+    pub shard: Option<Shard>,
+}
+
+/// One instance's share of the fleet (`--shard=i/n`, 0-based): the images whose id hashes to
+/// `index` modulo `count`. The hash is FNV-1a 64 of the id's bytes, fixed across versions so a
+/// fleet split does not move when the binary is upgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether this shard watches `id`.
+    pub fn owns(&self, id: &str) -> bool {
+        fnv1a64(id.as_bytes()) % u64::from(self.count.max(1)) == u64::from(self.index)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("--shard wants I/N with 0 <= I < N (e.g. 0/2, 1/2), got {s:?}");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+/// FNV-1a, 64 bit: tiny, stable, and good enough to spread UUIDs evenly.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_is_the_published_function() {
+        // Published FNV-1a 64 test values.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn shards_partition_the_fleet() {
+        let shards: Vec<Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        let ids: Vec<String> = (0..300)
+            .map(|i| format!("{i:08x}-0000-4000-8000-000000000000"))
+            .collect();
+        let mut sizes = [0usize; 3];
+        for id in &ids {
+            let owners: Vec<usize> = (0..3).filter(|&i| shards[i].owns(id)).collect();
+            assert_eq!(owners.len(), 1, "exactly one shard owns {id}");
+            sizes[owners[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&n| n > 60), "roughly even: {sizes:?}");
+        assert!("3/3".parse::<Shard>().is_err());
+        assert!("1".parse::<Shard>().is_err());
+        assert!("0/0".parse::<Shard>().is_err());
+    }
 }
 
 /// How and when to poll.

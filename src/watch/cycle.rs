@@ -169,13 +169,19 @@ impl Watcher {
         let settings = self.settings();
         let mut seen: std::collections::HashSet<String> =
             settings.images.iter().map(|i| i.id.to_string()).collect();
-        let mut out = settings.images.clone();
+        let owned = |id: &str| settings.shard.is_none_or(|s| s.owns(id));
+        let mut out: Vec<WatchedImage> = settings
+            .images
+            .iter()
+            .filter(|i| owned(i.id.as_str()))
+            .cloned()
+            .collect();
         let discovered = self.inner.discovered.lock().expect("discovered lock");
         let mut keys: Vec<&usize> = discovered.keys().collect();
         keys.sort();
         for k in keys {
             for (id, img) in &discovered[k] {
-                if seen.insert(id.clone()) {
+                if owned(id) && seen.insert(id.clone()) {
                     out.push(img.clone());
                 }
             }
