@@ -19,4 +19,5 @@ pub mod once;
 pub mod sdnotify;
 pub mod sim;
 pub mod state;
+pub mod text;
 pub mod watch;

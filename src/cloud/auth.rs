@@ -273,16 +273,7 @@ fn server_now(transport: &Transport) -> SystemTime {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
+use crate::text::truncate;
 
 #[cfg(test)]
 mod tests {

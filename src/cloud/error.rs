@@ -225,16 +225,7 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
     )
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
+use crate::text::truncate;
 
 #[cfg(test)]
 mod tests {

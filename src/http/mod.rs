@@ -198,21 +198,7 @@ async fn reload(State(st): State<HttpState>) -> Response {
     }
 }
 
-/// Escapes text for HTML (everything from the cloud goes through this).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::text::html_escape as escape;
 
 /// HTML helper for handlers returning pages.
 pub fn html(body: String) -> Html<String> {

@@ -131,21 +131,7 @@ fn tls_parameters(settings: &ChannelSettings, host: &str) -> anyhow::Result<TlsP
         .with_context(|| format!("channel {}: cannot set up TLS", settings.name))
 }
 
-/// HTML escaping of text content and attribute values.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::text::html_escape;
 
 /// The HTML part: the headline, then one table of fields per notification. Everything is
 /// escaped (names and messages come from the cloud).
