@@ -197,12 +197,10 @@ impl Daemon {
         };
         let mut tasks = tokio::task::JoinSet::new();
         let sd = shutdown.clone();
+        let web = watcher.settings().web.clone();
         tasks.spawn(async move {
             let app = crate::http::router(http_state);
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { sd.cancelled().await })
-                .await
-                .context("HTTP server failed");
+            let r = crate::http::serve::serve(listener, app, &web, sd).await;
             ("http", r)
         });
         let heartbeat = Heartbeat::default();

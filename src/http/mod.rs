@@ -2,7 +2,9 @@
 //! `/api/v1/events`, `POST /-/reload` (only when enabled) and the status page at `/`.
 //! Read-only views of the watcher; the only write is asking the app to reload.
 
+pub mod auth;
 pub mod page;
+pub mod serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -255,6 +255,19 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `run` with `config` (which must listen on `port`) and waits for `/readyz`.
     pub async fn start(config: &Path, port: u16, envs: &[(&str, &str)]) -> Self {
+        modelarts_image_exporter::cloud::ensure_crypto_provider();
+        let client = reqwest::Client::new();
+        Self::start_with(config, &format!("http://127.0.0.1:{port}"), &client, envs).await
+    }
+
+    /// Like [`Daemon::start`] for any scheme: waits for `{base}/readyz` using `client` (e.g. one
+    /// trusting a test certificate). `/readyz` needs no credentials even with basic auth.
+    pub async fn start_with(
+        config: &Path,
+        base: &str,
+        client: &reqwest::Client,
+        envs: &[(&str, &str)],
+    ) -> Self {
         let stderr_path = config.with_extension(format!("stderr.{}", std::process::id()));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let child = Command::new(bin())
@@ -268,16 +281,15 @@ impl Daemon {
             .stderr(stderr)
             .spawn()
             .expect("start the daemon");
-        let base = format!("http://127.0.0.1:{port}");
         let mut d = Self {
             child: Some(child),
-            base,
+            base: base.to_string(),
             stderr_path,
         };
         let url = format!("{}/readyz", d.base);
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Ok(r) = reqwest::get(&url).await {
+            if let Ok(r) = client.get(&url).send().await {
                 if r.status().is_success() {
                     break;
                 }
