@@ -43,14 +43,14 @@ th{background:#f6f8fa;font-weight:600;font-size:.8rem;color:#57606a;white-space:
 tbody tr:hover{background:#f6f8fa}\
 tr.firing td:first-child{box-shadow:inset 4px 0 #cf222e}\
 tr.failing td:first-child{box-shadow:inset 4px 0 #d4a72c}\
-.name{font-weight:600;word-break:break-word}\
+.name{font-weight:600;overflow-wrap:anywhere}time{white-space:nowrap}.scroll{overflow-x:auto;margin-bottom:.5rem}\
 .st{display:inline-block;font-weight:600;font-size:.78rem;padding:.05rem .45rem;border-radius:.3rem;white-space:nowrap}\
 .ok{background:#dafbe1;color:#116329}.warn{background:#fff8c5;color:#7d4e00}\
 .bad{background:#ffebe9;color:#a40e26}.unk{background:#eaeef2;color:#57606a}\
-.sub{display:block;font-size:.78rem;color:#57606a;margin-top:.15rem;word-break:break-word}\
+.sub{display:block;font-size:.78rem;color:#57606a;margin-top:.15rem;overflow-wrap:anywhere}\
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.76rem}\
 .lbl{display:inline-block;background:#ddf4ff;color:#0550ae;border-radius:.8rem;padding:0 .45rem;font-size:.72rem;margin:.2rem .25rem 0 0}\
-.nw{white-space:nowrap}.muted{color:#8c959f}\
+.nw,.id{white-space:nowrap}.muted{color:#8c959f}\
 footer{color:#57606a;font-size:.78rem;padding:.2rem 1.5rem 1.2rem}";
 
 /// CSS class for a status.
@@ -81,6 +81,10 @@ fn when(secs: Option<i64>) -> String {
             )
         },
     )
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// The order of the images table (see the module docs).
@@ -135,12 +139,14 @@ pub fn render(images: &[ImageView], events: &[ChangeEvent], version: &str) -> St
 <nav><a href=\"/metrics\">/metrics</a><a href=\"/api/v1/images\">/api/v1/images</a>\
 <a href=\"/api/v1/events\">/api/v1/events</a><a href=\"/healthz\">/healthz</a>\
 <a href=\"/readyz\">/readyz</a></nav></header><main>\
-<p class=\"summary\" id=\"summary\"><span class=\"pill\" id=\"count\">{} images</span>\
+<p class=\"summary\" id=\"summary\"><span class=\"pill\" id=\"count\">{} image{}</span>\
 <span class=\"pill {}\" id=\"firing\">{firing} firing</span>\
-<span class=\"pill {}\" id=\"failing\">{failing} failing polls</span></p>",
+<span class=\"pill {}\" id=\"failing\">{failing} poll{} failing</span></p>",
         images.len(),
+        plural(images.len()),
         if firing > 0 { "alarm" } else { "calm" },
         if failing > 0 { "warn" } else { "calm" },
+        plural(failing),
     );
     images_table(&mut o, images);
     events_table(&mut o, events);
@@ -157,12 +163,12 @@ fn images_table(o: &mut String, images: &[ImageView]) {
     let mut sorted: Vec<&ImageView> = images.iter().collect();
     sorted.sort_by(|a, b| display_order(a, b));
     o.push_str(
-        "<h2>Images</h2><table id=\"images\"><thead><tr><th>Image</th><th>Cloud</th>\
-<th>Status</th><th>Alert</th><th>Size</th><th>Updated in cloud</th><th>Last change</th>\
-<th>Poll health</th></tr></thead><tbody>",
+        "<h2>Images</h2><div class=\"scroll\"><table id=\"images\"><thead><tr><th>Image</th><th>Cloud</th>\
+<th>Status</th><th>Alert</th><th>Size</th><th>Last change</th><th>Poll health</th></tr>\
+</thead><tbody>",
     );
     if sorted.is_empty() {
-        o.push_str("<tr><td colspan=\"8\" class=\"muted\">No images configured.</td></tr>");
+        o.push_str("<tr><td colspan=\"7\" class=\"muted\">No images configured.</td></tr>");
     }
     for i in sorted {
         let status = i.status.as_deref();
@@ -176,7 +182,7 @@ fn images_table(o: &mut String, images: &[ImageView]) {
         let _ = write!(
             o,
             "<tr class=\"{row_class}\" data-id=\"{}\"><td><span class=\"name\" title=\"{}\">{}</span>\
-<span class=\"sub mono\">{}</span>",
+<span class=\"sub mono id\">{}</span>",
             escape(&i.id),
             escape(i.swr_path.as_deref().unwrap_or("")),
             escape(i.name.as_deref().unwrap_or("(name unknown)")),
@@ -200,7 +206,7 @@ fn images_table(o: &mut String, images: &[ImageView]) {
             Some(c) => {
                 let _ = write!(
                     o,
-                    "<span class=\"st bad\">{}</span><span class=\"sub nw\">since {}</span>",
+                    "<span class=\"st bad\">{}</span><span class=\"sub\">since {}</span>",
                     escape(c),
                     when(i.firing_since)
                 );
@@ -209,34 +215,37 @@ fn images_table(o: &mut String, images: &[ImageView]) {
         }
         let _ = write!(
             o,
-            "</td><td class=\"nw\">{}</td><td class=\"nw\">{}</td><td class=\"nw\">{}</td><td>",
+            "</td><td class=\"nw\">{}</td><td>{}<span class=\"sub\">cloud update_at {}</span></td><td>",
             i.size_bytes.map_or_else(|| "-".to_string(), human_bytes),
+            i.last_change.map_or_else(
+                || "<span class=\"muted\">none seen</span>".to_string(),
+                |t| when(Some(t))
+            ),
             when(i.update_at.map(|ms| ms.div_euclid(1000))),
-            when(i.last_change),
         );
         if i.consecutive_failures == 0 {
             o.push_str("<span class=\"st ok\">ok</span>");
         } else {
             let _ = write!(
                 o,
-                "<span class=\"st bad\">{} consecutive failure{}</span><span class=\"sub\">{}</span>",
+                "<span class=\"st bad\">{} consecutive failure{}</span><span class=\"sub\">last error: {}</span>",
                 i.consecutive_failures,
-                if i.consecutive_failures == 1 { "" } else { "s" },
+                plural(i.consecutive_failures as usize),
                 escape(i.last_error.as_deref().unwrap_or("no error text")),
             );
         }
         let _ = write!(
             o,
-            "<span class=\"sub nw\">last success {}</span></td></tr>",
+            "<span class=\"sub\">last success {}</span></td></tr>",
             when(i.last_success)
         );
     }
-    o.push_str("</tbody></table>");
+    o.push_str("</tbody></table></div>");
 }
 
 fn events_table(o: &mut String, events: &[ChangeEvent]) {
     o.push_str(
-        "<h2>Recent events</h2><table id=\"events\"><thead><tr><th>Time</th><th>Image</th>\
+        "<h2>Recent events</h2><div class=\"scroll\"><table id=\"events\"><thead><tr><th>Time</th><th>Image</th>\
 <th>Field</th><th>Old</th><th>New</th><th>Event id</th></tr></thead><tbody>",
     );
     if events.is_empty() {
@@ -258,7 +267,7 @@ fn events_table(o: &mut String, events: &[ChangeEvent]) {
             escape(&e.id),
         );
     }
-    o.push_str("</tbody></table>");
+    o.push_str("</tbody></table></div>");
 }
 
 /// `GET /`.
