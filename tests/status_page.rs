@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -63,7 +64,12 @@ async fn browse(extra: &[String], url: &str) -> String {
     let child = cmd.spawn().expect("start chromium");
     let out = tokio::time::timeout(BROWSER_DEADLINE, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("chromium {extra:?} did not finish in {BROWSER_DEADLINE:?}"))
+        .unwrap_or_else(|_| {
+            panic!(
+                "chromium {extra:?} did not finish in {BROWSER_DEADLINE:?} (a script on the page \
+                 opening a dialog, e.g. unescaped alert(1), hangs it too)"
+            )
+        })
         .unwrap();
     assert!(
         out.status.success(),
@@ -77,7 +83,7 @@ async fn browse(extra: &[String], url: &str) -> String {
 fn config(sim_url: &str, port: u16, state: &Path) -> String {
     let mut images = String::new();
     for id in [OK, FAILED, SCRIPT, GONE, FLAKY] {
-        images.push_str(&format!("[[images]]\nid = \"{id}\"\n"));
+        let _ = writeln!(images, "[[images]]\nid = \"{id}\"");
         if id == OK {
             images.push_str("labels = { team = \"ml-platform\", severity = \"page\" }\n");
         }
@@ -180,16 +186,16 @@ async fn status_page_renders_in_a_real_browser() {
 
     // Nothing from the cloud became markup, and nothing ran: no script or img element, and the
     // title the onerror handler would have rewritten is intact.
+    assert!(
+        dom.contains(&format!("<title>{TITLE}</title>")),
+        "title changed, so a script from cloud data ran:\n{dom}"
+    );
     let lower = dom.to_ascii_lowercase();
     assert!(
         !lower.contains("<script"),
         "a <script> element exists:\n{dom}"
     );
     assert!(!lower.contains("<img"), "an <img> element exists:\n{dom}");
-    assert!(
-        dom.contains(&format!("<title>{TITLE}</title>")),
-        "title changed:\n{dom}"
-    );
     // ... and both show up as text in their cells.
     let script_row = row(&dom, SCRIPT);
     assert!(

@@ -150,10 +150,10 @@ pub fn render(images: &[ImageView], events: &[ChangeEvent], version: &str) -> St
     );
     images_table(&mut o, images);
     events_table(&mut o, events);
-    let _ = write!(
+    let _ = writeln!(
         o,
         "</main><footer>modelarts-image-exporter {} · times in UTC · this page reloads every \
-{REFRESH_SECS} s</footer></body></html>\n",
+{REFRESH_SECS} s</footer></body></html>",
         escape(version)
     );
     o
