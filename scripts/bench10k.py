@@ -184,6 +184,11 @@ def main():
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--state-dir", default=None, help="default: a new temp dir under /var/tmp")
     ap.add_argument("--keep", action="store_true", help="keep config, state and logs")
+    ap.add_argument(
+        "--no-scrape",
+        action="store_true",
+        help="never fetch /metrics (to tell scrape memory from poll memory); gauge shows 0",
+    )
     args = ap.parse_args()
 
     n, iv = args.images, args.interval
@@ -277,11 +282,16 @@ def run(args, n, iv, rate, work, procs):
         thr1 = thread_cpu(pid)
         rss_now = status_kb(pid, "VmRSS")
         # /metrics: plain then gzip (daemon CPU of the scrapes measured separately).
-        plain = curl_metrics(f"{web_url}/metrics", False)
-        gz = curl_metrics(f"{web_url}/metrics", True)
-        cpu2 = cpu_secs(pid)
-        _, body = http("GET", f"{web_url}/metrics", timeout=30)
-        text = body.decode()
+        if args.no_scrape:
+            plain = gz = (0.0, 0)
+            cpu2 = cpu1
+            text = ""
+        else:
+            plain = curl_metrics(f"{web_url}/metrics", False)
+            gz = curl_metrics(f"{web_url}/metrics", True)
+            cpu2 = cpu_secs(pid)
+            _, body = http("GET", f"{web_url}/metrics", timeout=30)
+            text = body.decode()
         poll_dur = gauge(text, "modelarts_poll_duration_seconds")
         skipped = gauge(text, "modelarts_poll_cycles_skipped_total")
         failures = sum(
