@@ -51,6 +51,13 @@ async fn one_cycle_at_a_time() {
         assert_eq!((r.events, r.notifications), (0, 0));
     }
 
+    // Bookkeeping (last success) is batched but on disk at the end of every cycle.
+    let on_disk = w.with_store(|s| s.load_images()).unwrap();
+    let in_memory = w.snapshot();
+    for (img, state) in in_memory {
+        assert_eq!(on_disk[img.id.as_str()], state.unwrap(), "{}", img.id);
+    }
+
     // A transient fault is a failed poll, never a change.
     sim.set_fault(FaultSpec::new(FaultMode::Http500)).unwrap();
     let r = w.poll_once().await;

@@ -311,9 +311,15 @@ pub fn apply(
         }
     }
     let outbox = outbox_rows(settings, img.channels.as_deref(), &notifications, now);
-    let unchanged =
-        prev == Some(&observed.state) && observed.events.is_empty() && alert_update.is_none();
-    if !unchanged {
+    // Bookkeeping-only updates (last success, failure counters) are batched per cycle: one
+    // fsync per cycle instead of one per poll. Anything that could page, or that a restart
+    // must not repeat, is committed now.
+    let significant = !observed.events.is_empty()
+        || alert_update.is_some()
+        || !outbox.is_empty()
+        || prev.map(durable_view) != Some(durable_view(&observed.state));
+    if significant {
+        inner.dirty.lock().expect("dirty lock").remove(id);
         let commit = Commit {
             image: Some(&observed.state),
             events: &observed.events,
@@ -333,6 +339,12 @@ pub fn apply(
             tracing::error!(image = %id, error = %e, "could not save state; the change will be retried on the next poll");
             return Applied::failed();
         }
+    } else if prev != Some(&observed.state) {
+        inner
+            .dirty
+            .lock()
+            .expect("dirty lock")
+            .insert(id.to_string(), observed.state.clone());
     }
     let queued = notifications.len();
     log_events(&observed.events);
@@ -356,6 +368,49 @@ pub fn apply(
         outcome,
         events: observed.events.len(),
         notifications: queued,
+    }
+}
+
+/// The part of a state that must be durable at once: everything but per-poll bookkeeping.
+fn durable_view(s: &ImageState) -> ImageState {
+    ImageState {
+        last_success: None,
+        last_seen: None,
+        consecutive_failures: 0,
+        consecutive_not_found: 0,
+        last_error: None,
+        ..s.clone()
+    }
+}
+
+/// Writes the batched bookkeeping updates in one transaction (end of a cycle, shutdown).
+pub fn flush_dirty(w: &Watcher) {
+    let dirty: Vec<ImageState> = {
+        let mut d = w.inner.dirty.lock().expect("dirty lock");
+        d.drain().map(|(_, s)| s).collect()
+    };
+    if dirty.is_empty() {
+        return;
+    }
+    let commits: Vec<Commit> = dirty
+        .iter()
+        .map(|s| Commit {
+            image: Some(s),
+            ..Commit::default()
+        })
+        .collect();
+    if let Err(e) = w
+        .inner
+        .store
+        .lock()
+        .expect("store lock")
+        .commit_many(&commits)
+    {
+        tracing::warn!(error = %e, images = dirty.len(), "could not save poll bookkeeping (last success times); retried next cycle");
+        let mut d = w.inner.dirty.lock().expect("dirty lock");
+        for s in dirty {
+            d.entry(s.id.clone()).or_insert(s);
+        }
     }
 }
 

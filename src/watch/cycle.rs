@@ -92,6 +92,8 @@ pub(crate) struct Inner {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Unix seconds when the watcher started (for staleness before any success).
     pub started_at: i64,
+    /// Bookkeeping-only state updates waiting for the end-of-cycle batch commit.
+    pub dirty: Mutex<HashMap<String, ImageState>>,
     /// Images contributed by each discovery source (index into `settings.discovery`).
     pub discovered: Mutex<HashMap<usize, super::discovery::Discovered>>,
     /// Bumped on every successful reload, so tasks built from settings can rebuild.
@@ -120,6 +122,7 @@ impl Watcher {
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 started_at: now,
                 discovered: Mutex::new(HashMap::new()),
+                dirty: Mutex::new(HashMap::new()),
                 generation: tokio::sync::watch::Sender::new(0),
             }),
         };
@@ -268,6 +271,7 @@ impl Watcher {
         for cloud in runtime.clouds.keys() {
             self.inner.metrics.poll_duration(cloud, secs);
         }
+        apply::flush_dirty(self);
         let now = apply::unix_now();
         report.notifications += self.inner.alerts.evaluate_clouds(self, &runtime, now);
         if report.notifications > 0 {
@@ -414,6 +418,7 @@ impl Watcher {
         if let Some(h) = cycle {
             h.abort();
         }
+        apply::flush_dirty(&self);
         Ok(())
     }
 }
