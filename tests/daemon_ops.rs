@@ -295,3 +295,41 @@ async fn test_notify_reports_per_channel() {
     .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unusable_tls_certificate_exits_78_before_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    write(&cert, "not a certificate\n");
+    write(&key, "not a key\n");
+    let cfg = dir.path().join("config.toml");
+    let web = format!(
+        "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let text = base(
+        "http://127.0.0.1:9",
+        modelarts_image_exporter::sim::DEMO_SK,
+        "interval = \"1s\"",
+        free_port(),
+        &dir.path().join("s.db"),
+    )
+    .replace("[state]", &format!("{web}[state]"))
+        + &images_toml(&[A]);
+    write(&cfg, &text);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin())
+            .arg("--config.file")
+            .arg(&cfg)
+            .arg("run")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("cert.pem"), "names the file: {err}");
+}

@@ -166,6 +166,9 @@ impl Daemon {
         settings: Settings,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
+        // A bad certificate or key is a configuration error: refuse before READY=1 (exit 78).
+        crate::http::serve::load_tls(&settings.web)
+            .map_err(|e| StartError::Config(format!("{e:#}")))?;
         let store =
             Store::open(&settings.state_path).map_err(|e| StartError::Config(e.to_string()))?;
         let metrics = Metrics::new(
@@ -326,6 +329,12 @@ async fn reload_loop(
         let outcome = match crate::config::load_settings(&path) {
             Ok(mut settings) => {
                 settings.shard = shard;
+                let old_web = &watcher.settings().web;
+                if format!("{old_web:?}") != format!("{:?}", settings.web) {
+                    tracing::warn!(
+                        "[web] changed: listen address, TLS and users take effect at the next restart"
+                    );
+                }
                 watcher.reload(settings).map_err(|e| format!("{e:#}"))
             }
             Err(msg) => Err(msg),
