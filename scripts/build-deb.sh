@@ -12,8 +12,10 @@ cargo deb
 deb=$(ls -t target/debian/*.deb | head -1)
 echo "built $deb"
 dpkg-deb --info "$deb" | sed -n '1,20p'
-dpkg-deb --contents "$deb"
+contents=$(dpkg-deb --contents "$deb")
+echo "$contents"
 # The package must carry the binary, the unit and the config.
 for f in ./usr/bin/modelarts-image-exporter ./lib/systemd/system/modelarts-image-exporter.service ./etc/modelarts-image-exporter/config.toml; do
-  dpkg-deb --contents "$deb" | grep -q " $f\$" || { echo "missing $f in $deb" >&2; exit 1; }
+  grep -q " $f\$" <<<"$contents" || { echo "missing $f in $deb" >&2; exit 1; }
 done
+echo "package OK: $deb"
