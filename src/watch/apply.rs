@@ -3,19 +3,16 @@
 //! after the commit succeeds does memory (and so `/metrics` and the API) move on, so a crash
 //! can never record a change without its notification or the other way round.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use crate::alert::Notification;
-use crate::alert::rules::{self, AlertRules, AlertState, CloudHealthFacts, ImageFacts};
+use crate::alert::rules::{self, ImageFacts};
 use crate::cloud::{ApiError, ApiErrorKind, Image};
-use crate::condition::{Condition, ConditionRules};
-use crate::config::ChannelType;
 use crate::config::settings::{CloudSettings, Settings, WatchedImage};
-use crate::metrics::{ImageMetrics, Metrics};
-use crate::state::{ChangeEvent, Commit, ImageState, NewOutboxRow, Store};
+use crate::metrics::Metrics;
+use crate::state::{ChangeEvent, Commit, ImageState};
 
-use super::cycle::{Runtime, Watcher};
+pub use super::alerts::{AlertBook, CloudHealth, alert_rules, cloud_key, outbox_rows};
+use super::cycle::Watcher;
+pub use super::publish::publish_image;
 
 /// How one poll ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,201 +48,6 @@ pub fn unix_now() -> i64 {
             .map_or(0, |d| d.as_secs()),
     )
     .unwrap_or(i64::MAX)
-}
-
-/// Per-cloud health as the poller sees it (input of `WATCHER_DEGRADED`).
-#[derive(Debug, Clone, Default)]
-pub struct CloudHealth {
-    pub last_success: Option<i64>,
-    /// Reason label and message of the last failed poll, cleared by a success.
-    pub last_error: Option<(String, String)>,
-    pub config_or_auth_error: bool,
-}
-
-/// Alert state of every image and cloud, mirrored from the `alert_state` table.
-#[derive(Default)]
-pub struct AlertBook {
-    /// Key: image id, or `cloud:{name}` for a watcher alert.
-    pub states: Mutex<HashMap<String, AlertState>>,
-    pub health: Mutex<HashMap<String, CloudHealth>>,
-}
-
-/// Alert-state key of a cloud's watcher alert.
-pub fn cloud_key(cloud: &str) -> String {
-    format!("cloud:{cloud}")
-}
-
-impl AlertBook {
-    /// Loads saved alert state.
-    pub fn load(store: &Store) -> anyhow::Result<Self> {
-        let raw = store.load_alert_state()?;
-        let mut states = HashMap::new();
-        for (k, v) in raw {
-            match serde_json::from_str::<AlertState>(&v) {
-                Ok(s) => {
-                    states.insert(k, s);
-                }
-                Err(e) => tracing::warn!(key = %k, error = %e, "ignoring unreadable alert state"),
-            }
-        }
-        Ok(Self {
-            states: Mutex::new(states),
-            health: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// Firing alerts: (key, state), for the Alertmanager sync and the status page.
-    pub fn firing(&self) -> Vec<(String, AlertState)> {
-        self.states
-            .lock()
-            .expect("alert lock")
-            .iter()
-            .filter(|(_, s)| s.condition.is_some())
-            .map(|(k, s)| (k.clone(), s.clone()))
-            .collect()
-    }
-
-    /// Drops alert state whose key fails `keep`; returns the dropped keys.
-    pub fn forget(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
-        let mut states = self.states.lock().expect("alert lock");
-        let dropped: Vec<String> = states.keys().filter(|k| !keep(k)).cloned().collect();
-        for k in &dropped {
-            states.remove(k);
-        }
-        self.health
-            .lock()
-            .expect("health lock")
-            .retain(|c, _| keep(&cloud_key(c)));
-        dropped
-    }
-
-    /// Evaluates every cloud's watcher health and commits changes. Returns notifications queued.
-    pub fn evaluate_clouds(&self, w: &Watcher, runtime: &Runtime, now: i64) -> usize {
-        let settings = &runtime.settings;
-        let rules = alert_rules(settings);
-        let mut queued = 0;
-        for cloud in runtime.clouds.keys() {
-            let health = self
-                .health
-                .lock()
-                .expect("health lock")
-                .get(cloud)
-                .cloned()
-                .unwrap_or_default();
-            let facts = CloudHealthFacts {
-                cloud: cloud.clone(),
-                last_success: health.last_success,
-                started_at: w.inner.started_at,
-                last_error: health.last_error.clone(),
-                config_or_auth_error: health.config_or_auth_error,
-            };
-            let key = cloud_key(cloud);
-            let mut states = self.states.lock().expect("alert lock");
-            let prev = states.get(&key);
-            let eval = rules::evaluate_cloud(
-                prev,
-                &facts,
-                settings.alerts.stale_after,
-                rules.send_resolved,
-                now,
-            );
-            if prev == Some(&eval.state) && eval.notifications.is_empty() {
-                continue;
-            }
-            let outbox = outbox_rows(settings, None, &eval.notifications, now);
-            let commit = Commit {
-                image: None,
-                events: &[],
-                alert_state: vec![(
-                    key.clone(),
-                    Some(serde_json::to_string(&eval.state).expect("serializable")),
-                )],
-                outbox,
-            };
-            match w.inner.store.lock().expect("store lock").commit(&commit) {
-                Ok(()) => {
-                    for n in &eval.notifications {
-                        tracing::warn!(cloud = %cloud, kind = n.kind.as_str(), event_id = %n.event_id, "{}", n.summary);
-                    }
-                    queued += commit.outbox.len();
-                    states.insert(key, eval.state);
-                }
-                Err(e) => {
-                    tracing::error!(cloud = %cloud, error = %e, "could not save watcher alert state; will retry next cycle");
-                }
-            }
-        }
-        self.publish_firing(&w.inner.metrics);
-        queued
-    }
-
-    /// Updates `modelarts_alerts_firing{condition}`.
-    pub fn publish_firing(&self, metrics: &Metrics) {
-        let states = self.states.lock().expect("alert lock");
-        for c in Condition::IMAGE
-            .iter()
-            .chain(std::iter::once(&Condition::WatcherDegraded))
-        {
-            let n = states.values().filter(|s| s.condition == Some(*c)).count();
-            metrics.set_alerts_firing(c.as_str(), n);
-        }
-    }
-}
-
-/// The alert rules of a config.
-pub fn alert_rules(settings: &Settings) -> AlertRules {
-    AlertRules {
-        conditions: ConditionRules {
-            enabled: crate::once::conditions(settings),
-            not_found_after: settings.alerts.not_found_after,
-        },
-        send_resolved: settings.alerts.send_resolved,
-        repeat_interval: settings.alerts.repeat_interval,
-        notify_on_change: settings.alerts.notify_on_change,
-    }
-}
-
-/// Outbox rows for notifications: one per routed queue channel (email/webhook). The
-/// Alertmanager channel is a state sync and takes no rows.
-pub fn outbox_rows(
-    settings: &Settings,
-    routes: Option<&[String]>,
-    notifications: &[Notification],
-    now: i64,
-) -> Vec<NewOutboxRow> {
-    let queue_channels: Vec<String> = settings
-        .channels
-        .iter()
-        .filter(|c| {
-            !matches!(
-                c.kind,
-                crate::config::settings::ChannelKind::Alertmanager(_)
-            )
-        })
-        .map(|c| c.name.clone())
-        .collect();
-    let _ = ChannelType::Email;
-    let targets = rules::routes(routes, &queue_channels);
-    let mut rows = Vec::new();
-    for n in notifications {
-        let payload = serde_json::to_string(n).expect("notification serializes");
-        let image_key = if n.image_id.is_empty() {
-            cloud_key(&n.cloud)
-        } else {
-            n.image_id.clone()
-        };
-        for ch in &targets {
-            rows.push(NewOutboxRow {
-                id: format!("{}@{ch}", n.event_id),
-                channel: ch.clone(),
-                image_key: image_key.clone(),
-                payload: payload.clone(),
-                created_at: now,
-                next_attempt_at: now,
-            });
-        }
-    }
-    rows
 }
 
 fn facts(img: &WatchedImage, cloud: &CloudSettings, s: &ImageState) -> ImageFacts {
@@ -465,60 +267,4 @@ fn record_health(
             h.config_or_auth_error = e.kind.is_config_or_auth();
         }
     }
-}
-
-/// Publishes one image's metrics from its state (or as unknown when never seen).
-pub fn publish_image(metrics: &Metrics, img: &WatchedImage, state: Option<&ImageState>) {
-    let id = img.id.as_str();
-    let Some(s) = state else {
-        metrics.set_image(&ImageMetrics {
-            id,
-            name: "",
-            status: "UNKNOWN",
-            size_bytes: None,
-            created: None,
-            updated: None,
-            up: false,
-            last_success: None,
-            cloud: &img.cloud,
-            info: &[],
-            labels: &img.labels,
-        });
-        return;
-    };
-    let status = match s.effective_status() {
-        Some("NOT_FOUND") => "NOT_FOUND",
-        Some(st) => crate::cloud::ImageStatus::parse(st).metric_label(),
-        None => "UNKNOWN",
-    };
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    let info_owned = [
-        ("arch", opt(&s.arch)),
-        ("image_type", opt(&s.image_type)),
-        ("service_type", opt(&s.service_type)),
-        ("origin", opt(&s.origin)),
-        ("visibility", opt(&s.visibility)),
-        ("namespace", opt(&s.namespace)),
-        ("tag", opt(&s.tag)),
-        ("swr_path", opt(&s.swr_path)),
-        ("workspace_id", opt(&s.workspace_id)),
-    ];
-    let info: Vec<(&str, &str)> = info_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    #[allow(clippy::cast_precision_loss)] // timestamps in seconds fit f64 exactly
-    let secs = |ms: Option<i64>| ms.map(|v| v as f64 / 1000.0);
-    #[allow(clippy::cast_precision_loss)]
-    let last_success = s.last_success.map(|v| v as f64);
-    metrics.set_image(&ImageMetrics {
-        id,
-        name: s.name.as_deref().unwrap_or(""),
-        status,
-        size_bytes: s.size_bytes,
-        created: secs(s.create_at),
-        updated: secs(s.update_at),
-        up: s.consecutive_failures == 0 && s.last_success.is_some(),
-        last_success,
-        cloud: &img.cloud,
-        info: &info,
-        labels: &img.labels,
-    });
 }

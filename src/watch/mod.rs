@@ -3,9 +3,11 @@
 //! answer to `apply`, which tracks changes, evaluates alerts and commits both in one
 //! transaction.
 
+pub mod alerts;
 pub mod apply;
 pub mod cycle;
 pub mod discovery;
+pub mod publish;
 pub mod ratelimit;
 pub mod schedule;
 
