@@ -51,7 +51,8 @@ async fn one_cycle_at_a_time() {
         assert_eq!((r.events, r.notifications), (0, 0));
     }
 
-    // Bookkeeping (last success) is batched but on disk at the end of every cycle.
+    // Bookkeeping (last success) is batched; after a flush disk and memory agree.
+    w.flush();
     let on_disk = w.with_store(|s| s.load_images()).unwrap();
     let in_memory = w.snapshot();
     for (img, state) in in_memory {

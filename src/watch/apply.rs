@@ -185,8 +185,21 @@ fn durable_view(s: &ImageState) -> ImageState {
     }
 }
 
-/// Writes the batched bookkeeping updates in one transaction (end of a cycle, shutdown).
-pub fn flush_dirty(w: &Watcher) {
+/// How often per-poll bookkeeping (last success, failure counters, last error) is written.
+/// None of it can page or un-page: after a crash it is at most this old, which only delays a
+/// `not_found_after > 1` count by a few polls. Changes that matter are committed at once.
+pub const BOOKKEEPING_FLUSH_EVERY: i64 = 300;
+
+/// Writes the batched bookkeeping updates in one transaction, when `force` or when the last
+/// write is `BOOKKEEPING_FLUSH_EVERY` seconds old (end of a cycle; forced at shutdown).
+pub fn flush_dirty(w: &Watcher, now: i64, force: bool) {
+    {
+        let mut last = w.inner.last_flush.lock().expect("flush lock");
+        if !force && now - *last < BOOKKEEPING_FLUSH_EVERY {
+            return;
+        }
+        *last = now;
+    }
     let dirty: Vec<ImageState> = {
         let mut d = w.inner.dirty.lock().expect("dirty lock");
         d.drain().map(|(_, s)| s).collect()

@@ -92,8 +92,10 @@ pub(crate) struct Inner {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Unix seconds when the watcher started (for staleness before any success).
     pub started_at: i64,
-    /// Bookkeeping-only state updates waiting for the end-of-cycle batch commit.
+    /// Bookkeeping-only state updates waiting for the periodic batch commit.
     pub dirty: Mutex<HashMap<String, ImageState>>,
+    /// Unix seconds of the last bookkeeping batch commit.
+    pub last_flush: Mutex<i64>,
     /// Images contributed by each discovery source (index into `settings.discovery`).
     pub discovered: Mutex<HashMap<usize, super::discovery::Discovered>>,
     /// Bumped on every successful reload, so tasks built from settings can rebuild.
@@ -123,6 +125,7 @@ impl Watcher {
                 started_at: now,
                 discovered: Mutex::new(HashMap::new()),
                 dirty: Mutex::new(HashMap::new()),
+                last_flush: Mutex::new(now),
                 generation: tokio::sync::watch::Sender::new(0),
             }),
         };
@@ -271,8 +274,8 @@ impl Watcher {
         for cloud in runtime.clouds.keys() {
             self.inner.metrics.poll_duration(cloud, secs);
         }
-        apply::flush_dirty(self);
         let now = apply::unix_now();
+        apply::flush_dirty(self, now, false);
         report.notifications += self.inner.alerts.evaluate_clouds(self, &runtime, now);
         if report.notifications > 0 {
             self.inner.outbox_wake.notify_one();
@@ -373,6 +376,12 @@ impl Watcher {
         Ok(())
     }
 
+    /// Writes batched bookkeeping (last success times, failure counters) now. Runs at
+    /// shutdown; tests call it to compare memory and disk.
+    pub fn flush(&self) {
+        apply::flush_dirty(self, apply::unix_now(), true);
+    }
+
     /// A receiver that changes on every successful reload.
     pub fn subscribe_reload(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.generation.subscribe()
@@ -418,7 +427,7 @@ impl Watcher {
         if let Some(h) = cycle {
             h.abort();
         }
-        apply::flush_dirty(&self);
+        self.flush();
         Ok(())
     }
 }
