@@ -81,3 +81,34 @@ async fn one_cycle_at_a_time() {
         vec![format!("{A}:alert:1@hook"), format!("{A}:alert:2@hook")]
     );
 }
+
+#[tokio::test]
+async fn per_image_channel_routing() {
+    let sim = start_sim(vec![image(A, "a", "CREATE_FAILED"), image(B, "b", "ERROR")]).await;
+    let text = aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK)
+        + &format!(
+            "[[images]]\nid = \"{A}\"\nchannels = [\"hook2\"]\n[[images]]\nid = \"{B}\"\nchannels = [\"am\"]\n"
+        )
+        + "[[channels]]\nname = \"hook1\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/h\"\n"
+        + "[[channels]]\nname = \"hook2\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/h\"\n"
+        + "[[channels]]\nname = \"am\"\ntype = \"alertmanager\"\nurl = \"http://127.0.0.1:9\"\n";
+    let loaded = parse(std::path::Path::new("routing.toml"), text).unwrap();
+    let settings = resolve(&loaded, SecretMode::Resolve).unwrap();
+    let w = Watcher::new(
+        settings,
+        Store::open_in_memory().unwrap(),
+        Metrics::new("t", "t"),
+        1_000,
+    )
+    .unwrap();
+    w.poll_once().await;
+    let rows: Vec<(String, String)> = w
+        .with_store(|s| s.pending(i64::MAX, 10))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.channel, r.image_key))
+        .collect();
+    // A pages only hook2; B only the Alertmanager channel, which is a state sync (no queue rows).
+    assert_eq!(rows, vec![("hook2".to_string(), A.to_string())]);
+    assert_eq!(w.alert_book().firing().len(), 2, "both alerts fire");
+}

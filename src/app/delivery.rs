@@ -123,12 +123,28 @@ async fn am_sync_loop(w: Watcher, shutdown: CancellationToken) -> anyhow::Result
         resolved.retain(|k, (_, at)| now - *at < RESOLVED_RESEND && !firing.contains_key(k));
         if !channels.is_empty() {
             let ends = now + i64::try_from(period.as_secs() * 4).unwrap_or(240).max(300);
-            let mut alerts: Vec<AmAlert> =
-                firing.values().map(|n| am_alert(n, ends, None)).collect();
-            alerts.extend(resolved.values().map(|(n, at)| am_alert(n, *at, None)));
+            let image_channels = image_routes(&w);
             for ch in &channels {
+                // Per-image `channels` routing applies here too (watcher alerts go everywhere).
+                let routed = |n: &Notification| {
+                    image_channels.get(&n.image_id).is_none_or(|r| {
+                        r.as_ref()
+                            .is_none_or(|list| list.iter().any(|c| c == ch.name()))
+                    })
+                };
+                let mut alerts: Vec<AmAlert> = firing
+                    .values()
+                    .filter(|n| routed(n))
+                    .map(|n| am_alert(n, ends, None))
+                    .collect();
+                alerts.extend(
+                    resolved
+                        .values()
+                        .filter(|(n, _)| routed(n))
+                        .map(|(n, at)| am_alert(n, *at, None)),
+                );
                 if alerts.is_empty() {
-                    break;
+                    continue;
                 }
                 match ch.push(&alerts).await {
                     Ok(()) => w.metrics().notification_sent(ch.name()),
@@ -145,6 +161,14 @@ async fn am_sync_loop(w: Watcher, shutdown: CancellationToken) -> anyhow::Result
             () = tokio::time::sleep(period) => {}
         }
     }
+}
+
+/// Each watched image's channel list (`None`: every channel).
+fn image_routes(w: &Watcher) -> HashMap<String, Option<Vec<String>>> {
+    w.watched_images()
+        .into_iter()
+        .map(|i| (i.id.to_string(), i.channels))
+        .collect()
 }
 
 /// One notification per firing alert, rebuilt from the current state (stable `startsAt`).

@@ -185,7 +185,22 @@ pub fn outbox_rows(
         })
         .map(|c| c.name.clone())
         .collect();
-    let targets = rules::routes(routes, &queue_channels);
+    let am_channels: Vec<&str> = settings
+        .channels
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.kind,
+                crate::config::settings::ChannelKind::Alertmanager(_)
+            )
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    // Alertmanager channels are served by the state sync, never by the queue.
+    let targets: Vec<String> = rules::routes(routes, &queue_channels)
+        .into_iter()
+        .filter(|c| !am_channels.contains(&c.as_str()))
+        .collect();
     let mut rows = Vec::new();
     for n in notifications {
         let payload = serde_json::to_string(n).expect("notification serializes");
