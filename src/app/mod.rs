@@ -171,10 +171,7 @@ impl Daemon {
             .map_err(|e| StartError::Config(format!("{e:#}")))?;
         let store =
             Store::open(&settings.state_path).map_err(|e| StartError::Config(e.to_string()))?;
-        let metrics = Metrics::new(
-            env!("CARGO_PKG_VERSION"),
-            option_env!("GIT_REVISION").unwrap_or("unknown"),
-        );
+        let metrics = Metrics::new(env!("CARGO_PKG_VERSION"), env!("GIT_REVISION"));
         for ch in &settings.channels {
             metrics.register_channel(&ch.name);
         }
