@@ -19,8 +19,13 @@ fn write(path: &std::path::Path, text: &str) {
 }
 
 fn base(sim_url: &str, secret: &str, poll: &str, port: u16, state: &std::path::Path) -> String {
+    let timeout = if poll.contains("timeout") {
+        ""
+    } else {
+        "timeout = \"1s\"\n"
+    };
     format!(
-        "{}[poll]\n{poll}\ntimeout = \"1s\"\n[web]\nlisten = \"127.0.0.1:{port}\"\n[state]\npath = \"{}\"\n",
+        "{}[poll]\n{poll}\n{timeout}[web]\nlisten = \"127.0.0.1:{port}\"\n[state]\npath = \"{}\"\n",
         aksk_cloud(sim_url, secret),
         state.display()
     )
@@ -152,7 +157,7 @@ async fn cron_schedule_polls_and_slow_cycles_skip_ticks() {
         &(base(
             &sim.url(),
             modelarts_image_exporter::sim::DEMO_SK,
-            "schedule = \"* * * * * *\"",
+            "schedule = \"* * * * * *\"\ntimeout = \"10s\"",
             port,
             &dir.path().join("s.db"),
         ) + &images_toml(&[A])),
@@ -162,7 +167,8 @@ async fn cron_schedule_polls_and_slow_cycles_skip_ticks() {
         (sim.stats().total("show_image") >= 2).then_some(())
     })
     .await;
-    // Answers slower than the schedule: ticks come while a cycle runs and are skipped.
+    // Answers slower than the schedule (2.5 s, within the 10 s timeout): ticks come while a
+    // cycle runs and are skipped.
     sim.set_fault(FaultSpec::new(FaultMode::Slow).delay_ms(2500).count(2))
         .unwrap();
     let skipped = "modelarts_poll_cycles_skipped_total{cloud=\"sim\"}";

@@ -396,7 +396,13 @@ impl Watcher {
     ) -> anyhow::Result<()> {
         let schedule = self.settings().poll.schedule.clone();
         let mut ticks = Ticks::start(&schedule, shutdown.clone()).await?;
-        let mut beat = tokio::time::interval(Duration::from_secs(1));
+        // Beat well inside the watchdog window (a quarter of it, at most every second), so a
+        // short WatchdogSec never sees a stale heartbeat from a healthy loop.
+        let beat_every = crate::sdnotify::watchdog_interval()
+            .map_or(Duration::from_secs(1), |wd| {
+                (wd / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+            });
+        let mut beat = tokio::time::interval(beat_every);
         let mut cycle: Option<tokio::task::JoinHandle<CycleReport>> = None;
         heartbeat.beat();
         loop {
