@@ -112,3 +112,59 @@ async fn per_image_channel_routing() {
     assert_eq!(rows, vec![("hook2".to_string(), A.to_string())]);
     assert_eq!(w.alert_book().firing().len(), 2, "both alerts fire");
 }
+
+/// An answer that arrives after a reload removed its image is dropped: the image does not
+/// come back into `/metrics` or the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn late_answer_for_a_removed_image_is_ignored() {
+    let sim = start_sim(vec![image(A, "a", "ACTIVE"), image(B, "b", "ACTIVE")]).await;
+    let cfg = |ids: &[&str]| {
+        let text = aksk_cloud(&sim.url(), modelarts_image_exporter::sim::DEMO_SK)
+            + "[poll]\ntimeout = \"5s\"\n"
+            + &images_toml(ids);
+        resolve(
+            &parse(std::path::Path::new("c.toml"), text).unwrap(),
+            SecretMode::Resolve,
+        )
+        .unwrap()
+    };
+    let w = Watcher::new(
+        cfg(&[A, B]),
+        Store::open_in_memory().unwrap(),
+        Metrics::new("t", "t"),
+        1_000,
+    )
+    .unwrap();
+    w.poll_once().await;
+    assert!(w.metrics().render().contains(B));
+
+    sim.set_fault(
+        FaultSpec::new(FaultMode::Slow)
+            .image(B)
+            .delay_ms(1500)
+            .count(1),
+    )
+    .unwrap();
+    sim.set_status(B, "ERROR");
+    let before = sim.stats().total("show_image");
+    let cycle = tokio::spawn({
+        let w = w.clone();
+        async move { w.poll_once().await }
+    });
+    support::eventually("B's request is in flight", || async {
+        (sim.stats().total("show_image") > before).then_some(())
+    })
+    .await;
+    w.reload(cfg(&[A])).unwrap();
+    assert!(!w.metrics().render().contains(B), "removed at reload");
+    let report = cycle.await.unwrap();
+    assert_eq!(
+        report.notifications, 0,
+        "no page for an image no longer watched"
+    );
+    assert!(
+        !w.metrics().render().contains(B),
+        "the late answer did not bring B back"
+    );
+    assert_eq!(w.snapshot().len(), 1);
+}

@@ -86,6 +86,10 @@ pub fn apply(
     record_health(&inner.alerts, &inner.metrics, &cloud.name, id, result, now);
 
     let mut states = inner.states.lock().expect("states lock");
+    if !inner.watched_ids.lock().expect("watched lock").contains(id) {
+        // Removed by a reload while this answer was on its way.
+        return Applied::failed();
+    }
     let prev = states.get(id);
     let observed = crate::state::track::observe(prev, &img.id, result, now);
     let mut notifications: Vec<Notification> = Vec::new();

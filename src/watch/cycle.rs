@@ -92,6 +92,9 @@ pub(crate) struct Inner {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Unix seconds when the watcher started (for staleness before any success).
     pub started_at: i64,
+    /// Ids of the watched set, changed together with `states` (under its lock) so an answer
+    /// that arrives after a reload removed its image is dropped, not re-published.
+    pub watched_ids: Mutex<std::collections::HashSet<String>>,
     /// Bookkeeping-only state updates waiting for the periodic batch commit.
     pub dirty: Mutex<HashMap<String, ImageState>>,
     /// Unix seconds of the last bookkeeping batch commit.
@@ -125,10 +128,12 @@ impl Watcher {
                 started_at: now,
                 discovered: Mutex::new(HashMap::new()),
                 dirty: Mutex::new(HashMap::new()),
+                watched_ids: Mutex::new(std::collections::HashSet::new()),
                 last_flush: Mutex::new(now),
                 generation: tokio::sync::watch::Sender::new(0),
             }),
         };
+        w.sync_watched();
         w.refresh_metrics();
         Ok(w)
     }
@@ -211,6 +216,21 @@ impl Watcher {
         let changed = next != previous;
         discovered.insert(index, next);
         changed
+    }
+
+    /// Updates the watched-id set: late answers for images no longer watched are ignored from
+    /// now on. Their state is kept (in memory and on disk): an image that comes back continues
+    /// its event sequence instead of reusing event ids. Returns the watched ids.
+    pub fn sync_watched(&self) -> std::collections::HashSet<String> {
+        let ids: std::collections::HashSet<String> = self
+            .watched_images()
+            .iter()
+            .map(|i| i.id.to_string())
+            .collect();
+        // Under the states lock, so no `apply` is half-way while the set changes.
+        let _states = self.inner.states.lock().expect("states lock");
+        ids.clone_into(&mut self.inner.watched_ids.lock().expect("watched lock"));
+        ids
     }
 
     /// Forgets discovery sources that no longer exist after a reload.
@@ -329,24 +349,15 @@ impl Watcher {
         }
     }
 
-    /// Swaps in new settings (reload). State of images still watched is kept; images no
-    /// longer watched leave memory, metrics and their alert state (a removed image that
-    /// comes back is new again).
+    /// Swaps in new settings (reload). Images no longer watched leave the metrics and lose
+    /// their alert state (a removed image that comes back alerts as new); their tracked state
+    /// is kept so event ids never repeat.
     pub fn reload(&self, settings: Settings) -> anyhow::Result<()> {
         let sources = settings.discovery.len();
         let runtime = Runtime::build(Arc::new(settings), &self.inner.metrics)?;
         *self.inner.runtime.write().expect("runtime lock") = Arc::new(runtime);
         self.retain_discovery_sources(sources);
-        let keep: std::collections::HashSet<String> = self
-            .watched_images()
-            .iter()
-            .map(|i| i.id.to_string())
-            .collect();
-        self.inner
-            .states
-            .lock()
-            .expect("states lock")
-            .retain(|id, _| keep.contains(id));
+        let keep = self.sync_watched();
         let clouds: std::collections::HashSet<String> = self
             .settings()
             .clouds

@@ -143,6 +143,7 @@ pub async fn refresh_once(w: &Watcher, index: usize, source: &DiscoverySettings)
     });
     if changed {
         tracing::info!(cloud = %source.cloud, images = w.watched_images().len(), "discovery changed the watched set");
+        w.sync_watched();
         w.refresh_metrics();
     }
 }
