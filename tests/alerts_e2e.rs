@@ -77,11 +77,7 @@ async fn one_page_per_transition_on_every_channel() {
     // Real Alertmanager.
     let am = Alertmanager::start().await;
     // Webhook receiver.
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hook)
-        .await;
+    let hook = support::webhook_receiver().await;
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

@@ -294,11 +294,7 @@ async fn tracks_changes_alerts_once_and_survives_restart() {
 async fn transient_faults_page_nobody() {
     use modelarts_image_exporter::sim::{FaultMode, FaultSpec};
     let sim = start_sim(vec![image(A, "pytorch-train", "ACTIVE")]).await;
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hook)
-        .await;
+    let hook = support::webhook_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = dir.path().join("config.toml");
@@ -424,11 +420,7 @@ async fn discovery_watches_listed_images_and_sees_their_deletion() {
         "dddddddd-0000-4000-8000-000000000003",
     ];
     let sim = start_sim(ids.iter().map(|id| image(id, "found", "ACTIVE")).collect()).await;
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hook)
-        .await;
+    let hook = support::webhook_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = dir.path().join("config.toml");

@@ -8,8 +8,6 @@ use std::process::Command;
 
 use serde_json::Value;
 use support::{Daemon, aksk_cloud, bin, eventually, free_port, image, images_toml, start_sim};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const A: &str = "eeeeeeee-0000-4000-8000-00000000000a";
 const B: &str = "eeeeeeee-0000-4000-8000-00000000000b";
@@ -186,11 +184,7 @@ async fn cron_schedule_polls_and_slow_cycles_skip_ticks() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rejected_credentials_page_watcher_degraded() {
     let sim = start_sim(vec![image(A, "a", "ACTIVE")]).await;
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hook)
-        .await;
+    let hook = support::webhook_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = dir.path().join("config.toml");
@@ -236,11 +230,7 @@ async fn rejected_credentials_page_watcher_degraded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn test_notify_reports_per_channel() {
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hook)
-        .await;
+    let hook = support::webhook_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.toml");
     let channels = format!(

@@ -362,3 +362,13 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+
+/// A webhook receiver on loopback that answers 200 to every POST and records the requests.
+pub async fn webhook_receiver() -> wiremock::MockServer {
+    let hook = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    hook
+}
