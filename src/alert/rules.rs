@@ -286,7 +286,8 @@ pub struct CloudHealthFacts {
 }
 
 /// Evaluates `WATCHER_DEGRADED` for one cloud: fires when the last poll got a config/auth
-/// error or nothing succeeded for `stale_after`; resolves (with `send_resolved`) on recovery.
+/// error or nothing succeeded for `stale_after`; resolves (with `send_resolved`) on recovery,
+/// i.e. a successful poll since the alert started firing.
 /// Event ids are `"cloud:{name}:alert:{seq}"`; `image_id` is empty. Idempotent like
 /// [`evaluate`]; never repeats.
 pub fn evaluate_cloud(
@@ -301,6 +302,13 @@ pub fn evaluate_cloud(
     let stale_secs = i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX);
     let is_stale = now.saturating_sub(since) >= stale_secs;
     let degraded = facts.config_or_auth_error || is_stale;
+    // Resolve only on evidence: a successful poll since the alert started and no config/auth
+    // error in the last one. "Not stale yet" is not recovery — after a restart the clock
+    // starts again, and a connect error after a 401 proves nothing either.
+    let recovered = !facts.config_or_auth_error
+        && facts
+            .last_success
+            .is_some_and(|t| prev.firing_since.is_none_or(|f| t >= f));
     let cond = Condition::WatcherDegraded;
 
     let mut state = prev.clone();
@@ -351,7 +359,7 @@ pub fn evaluate_cloud(
             );
             emit(&mut state, NotificationKind::Firing, summary);
         }
-        (true, false) => {
+        (true, false) if recovered => {
             if send_resolved {
                 let summary = format!("ModelArts watcher for cloud {} recovered", facts.cloud);
                 emit(&mut state, NotificationKind::Resolved, summary);

@@ -134,6 +134,7 @@ impl Watcher {
             }),
         };
         w.sync_watched();
+        w.seed_cloud_health();
         w.refresh_metrics();
         Ok(w)
     }
@@ -231,6 +232,20 @@ impl Watcher {
         let _states = self.inner.states.lock().expect("states lock");
         ids.clone_into(&mut self.inner.watched_ids.lock().expect("watched lock"));
         ids
+    }
+
+    /// Seeds each cloud's last success from the saved image states, so staleness after a
+    /// restart counts from the last real success, not from the restart.
+    fn seed_cloud_health(&self) {
+        let images = self.watched_images();
+        let states = self.inner.states.lock().expect("states lock");
+        let mut health = self.inner.alerts.health.lock().expect("health lock");
+        for img in images {
+            if let Some(t) = states.get(img.id.as_str()).and_then(|s| s.last_success) {
+                let h = health.entry(img.cloud.clone()).or_default();
+                h.last_success = h.last_success.max(Some(t));
+            }
+        }
     }
 
     /// Forgets discovery sources that no longer exist after a reload.

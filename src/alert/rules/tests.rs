@@ -386,6 +386,34 @@ fn watcher_degraded_fires_at_once_on_auth_error_and_resolves_quietly_if_asked() 
 }
 
 #[test]
+fn watcher_degraded_resolves_only_on_a_success_after_it_fired() {
+    let stale = Duration::from_secs(900);
+    // 401 at 2000: fires.
+    let ev = evaluate_cloud(None, &cloud(Some(1500), true), stale, true, 2000);
+    assert_eq!(ev.notifications.len(), 1);
+    // Next poll: a connect error (not config/auth), no success since: still firing.
+    let mut transient = cloud(Some(1500), false);
+    transient.last_error = Some(("connect".into(), "connection refused".into()));
+    let ev2 = evaluate_cloud(Some(&ev.state), &transient, stale, true, 2060);
+    assert!(ev2.notifications.is_empty(), "no false 'recovered'");
+    assert!(ev2.state.condition.is_some());
+    // After a restart the start clock is fresh and nothing has succeeded yet: still firing.
+    let mut restarted = cloud(None, false);
+    restarted.started_at = 2100;
+    let ev3 = evaluate_cloud(Some(&ev2.state), &restarted, stale, true, 2110);
+    assert!(ev3.notifications.is_empty());
+    // A real success resolves.
+    let ev4 = evaluate_cloud(
+        Some(&ev3.state),
+        &cloud(Some(2170), false),
+        stale,
+        true,
+        2170,
+    );
+    assert_eq!(ev4.notifications[0].kind, NotificationKind::Resolved);
+}
+
+#[test]
 fn routes_default_to_all_and_dedupe() {
     let all = vec!["mail".to_string(), "hook".to_string()];
     assert_eq!(routes(None, &all), all);
