@@ -2,21 +2,14 @@
 
 use std::collections::BTreeSet;
 
-/// Label names the `modelarts_image_info` family sets itself; a config label may not reuse them.
-pub const FIXED_INFO_LABELS: [&str; 12] = [
-    "id",
-    "name",
-    "cloud",
-    "arch",
-    "image_type",
-    "service_type",
-    "origin",
-    "visibility",
-    "namespace",
-    "tag",
-    "swr_path",
-    "workspace_id",
-];
+/// Whether the `modelarts_image_info` family sets this label itself (`id`, `name`, `cloud` and
+/// the info keys); a config label may not reuse it.
+pub fn is_fixed_info_label(name: &str) -> bool {
+    FIXED_LABELS.contains(&name) || super::images::INFO_KEYS.contains(&name)
+}
+
+/// The info family's own labels besides the info keys.
+const FIXED_LABELS: [&str; 3] = ["id", "name", "cloud"];
 
 /// Prefix given to a config label whose name would clash with a fixed label, start with a
 /// digit, or use the `__` prefix Prometheus reserves.
@@ -47,7 +40,7 @@ pub fn sanitize_label_name(key: &str) -> String {
     let needs_prefix = out.is_empty()
         || out.starts_with(|c: char| c.is_ascii_digit())
         || out.starts_with("__")
-        || FIXED_INFO_LABELS.contains(&out.as_str());
+        || is_fixed_info_label(&out);
     if needs_prefix {
         out.insert_str(0, CLASH_PREFIX);
     }
@@ -59,7 +52,11 @@ pub fn sanitize_label_name(key: &str) -> String {
 /// suffix, the first key in sorted order keeping the plain name. Duplicate keys count once.
 pub fn plan_label_names(keys: &[String]) -> Vec<LabelName> {
     let keys: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
-    let mut used: BTreeSet<String> = FIXED_INFO_LABELS.iter().map(|s| (*s).to_owned()).collect();
+    let mut used: BTreeSet<String> = FIXED_LABELS
+        .iter()
+        .chain(super::images::INFO_KEYS.iter())
+        .map(|s| (*s).to_owned())
+        .collect();
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
         let base = sanitize_label_name(key);
@@ -120,7 +117,7 @@ mod tests {
         );
         for l in &plan {
             assert!(is_valid_label_name(&l.name), "{}", l.name);
-            assert!(!FIXED_INFO_LABELS.contains(&l.name.as_str()));
+            assert!(!is_fixed_info_label(&l.name));
         }
     }
 

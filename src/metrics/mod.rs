@@ -21,7 +21,7 @@ use flate2::write::GzEncoder;
 use prometheus::{Registry, TextEncoder};
 
 pub use images::{INFO_KEYS, ImageMetrics, STATUSES};
-pub use labels::{FIXED_INFO_LABELS, LabelName, is_valid_label_name, sanitize_label_name};
+pub use labels::{LabelName, is_fixed_info_label, is_valid_label_name, sanitize_label_name};
 
 use families::{AlertMetrics, DaemonMetrics, PollerMetrics};
 use images::ImageStore;

@@ -1,22 +1,7 @@
 //! Tests of the outbox: per-key order, retries, expiry, counts.
 
-use super::*;
+use crate::state::store::tests::{ids, row};
 use crate::state::store::{Commit, Store};
-
-fn row(id: &str, channel: &str, key: &str, at: i64) -> NewOutboxRow {
-    NewOutboxRow {
-        id: id.into(),
-        channel: channel.into(),
-        image_key: key.into(),
-        payload: format!(r#"{{"event_id":"{id}"}}"#),
-        created_at: at,
-        next_attempt_at: at,
-    }
-}
-
-fn ids(rows: &[OutboxRow]) -> Vec<&str> {
-    rows.iter().map(|r| r.id.as_str()).collect()
-}
 
 #[test]
 fn pending_keeps_per_channel_and_image_order() {

@@ -311,4 +311,4 @@ fn prune_events(tx: &Transaction<'_>, max: usize) -> rusqlite::Result<()> {
 
 #[cfg(test)]
 #[path = "store_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -30,7 +30,8 @@ fn changed(id: &str) -> (ImageState, Vec<ChangeEvent>) {
     (o.state, o.events)
 }
 
-fn row(id: &str, channel: &str, key: &str, at: i64) -> NewOutboxRow {
+/// An outbox row for tests (shared with the outbox tests).
+pub(crate) fn row(id: &str, channel: &str, key: &str, at: i64) -> NewOutboxRow {
     NewOutboxRow {
         id: id.into(),
         channel: channel.into(),
@@ -41,7 +42,8 @@ fn row(id: &str, channel: &str, key: &str, at: i64) -> NewOutboxRow {
     }
 }
 
-fn ids(rows: &[OutboxRow]) -> Vec<&str> {
+/// The ids of rows, in order.
+pub(crate) fn ids(rows: &[OutboxRow]) -> Vec<&str> {
     rows.iter().map(|r| r.id.as_str()).collect()
 }
 
